@@ -1,0 +1,262 @@
+"""Exploration metrics as pure, jit-able functions (DESIGN.md section 6).
+
+- Coverage: fraction of the cells of a grid (50 x 50 by default) over the
+  ground-truth descriptor bounds that hold at least one point. Points
+  outside the bounds count in the nearest edge cell, as in the grid archive.
+- Uniformity: 1 - Jensen-Shannon distance (base 2, so in [0, 1]) between the
+  cell histogram and the uniform distribution over the cells, following
+  ``scipy.spatial.distance.jensenshannon``; used in Paolo et al. 2021,
+  "Sparse reward exploration via novelty search and emitters" (SERENE).
+- QD-score: sum over filled cells of (reward - offset), as pyribs' offset.
+- Reward areas: found or not, evaluations until first found, max reward and
+  number of evaluations ending in each area, accumulated across batches.
+"""
+from __future__ import annotations
+
+import functools
+
+from typing import Optional, Sequence, Tuple, Union
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from qd import grid_archive
+from qd.repertoire import resolve_mask
+
+Array = jax.Array
+Cells = Union[int, Sequence[int]]
+
+COVERAGE_CELLS = 50
+
+
+def cell_histogram(
+    points: Array,
+    low: Sequence[float],
+    high: Sequence[float],
+    cells: Cells = COVERAGE_CELLS,
+    mask: Optional[Array] = None,
+) -> Array:
+    """Number of (masked-in, finite) points in each cell of a grid.
+
+    Args:
+        points: [N, d] points, e.g. ground-truth descriptors.
+        low: d lower bounds (static Python numbers).
+        high: d upper bounds.
+        cells: cells per dimension, one int or d ints (50 by default).
+        mask: optional [N] bool, False points are ignored.
+
+    Returns:
+        [prod(cells)] int32 counts, cells in C order (as ``grid_archive``).
+
+    Raises:
+        ValueError: on bad bounds, cells or shapes.
+    """
+    spec = grid_archive.GridSpec(low, high, cells)
+    points = jnp.asarray(points, jnp.float32)
+    if points.ndim != 2 or points.shape[1] != spec.n_dims:
+        raise ValueError(f"points must have shape [N, {spec.n_dims}], got {points.shape}")
+    return _histogram(spec, points, resolve_mask(mask, points.shape[0]))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _histogram(spec: grid_archive.GridSpec, points: Array, mask: Array) -> Array:
+    keep = mask & jnp.all(jnp.isfinite(points), axis=1)
+    index = grid_archive.index_of(spec, points)
+    return jnp.zeros((spec.n_cells,), jnp.int32).at[index].add(keep.astype(jnp.int32))
+
+
+def coverage(
+    points: Array,
+    low: Sequence[float],
+    high: Sequence[float],
+    cells: Cells = COVERAGE_CELLS,
+    mask: Optional[Array] = None,
+) -> Array:
+    """Fraction of grid cells holding at least one point (float32 scalar in [0, 1]).
+
+    Args: as ``cell_histogram``.
+
+    Returns:
+        The coverage.
+
+    Raises:
+        ValueError: as ``cell_histogram``.
+    """
+    counts = cell_histogram(points, low, high, cells, mask)
+    return jnp.mean(counts > 0, dtype=jnp.float32)
+
+
+@functools.partial(jax.jit, static_argnames="base")
+def js_distance(p: Array, q: Array, base: float = 2.0) -> Array:
+    """Jensen-Shannon distance between two histograms (jnp port of scipy's).
+
+    Both are normalised to sum to 1; the result is sqrt of the JS divergence
+    in log ``base``, so in [0, 1] for base 2.
+
+    Args:
+        p: [n] non-negative weights.
+        q: [n] non-negative weights.
+        base: logarithm base (> 1).
+
+    Returns:
+        float32 scalar distance (NaN if a histogram sums to 0, as scipy).
+
+    Raises:
+        ValueError: on mismatched shapes or base <= 1.
+    """
+    p = jnp.asarray(p, jnp.float32)
+    q = jnp.asarray(q, jnp.float32)
+    if p.ndim != 1 or p.shape != q.shape:
+        raise ValueError(f"p and q must be 1-d of equal length, got {p.shape} and {q.shape}")
+    if not base > 1.0:
+        raise ValueError(f"base must be > 1, got {base}")
+    p = p / jnp.sum(p)
+    q = q / jnp.sum(q)
+    m = 0.5 * (p + q)
+
+    def rel_entr(x, y):
+        return jnp.where(x > 0, x * jnp.log(jnp.where(x > 0, x / y, 1.0)), 0.0)
+
+    divergence = 0.5 * jnp.sum(rel_entr(p, m) + rel_entr(q, m)) / jnp.log(base)
+    return jnp.sqrt(jnp.maximum(divergence, 0.0))
+
+
+@functools.partial(jax.jit, static_argnames="hit_cells_only")
+def uniformity(counts: Array, *, hit_cells_only: bool = False) -> Array:
+    """1 - JS distance (base 2) between a cell histogram and uniform.
+
+    Args:
+        counts: [n] cell counts, e.g. from ``cell_histogram``.
+        hit_cells_only: compare with the uniform distribution over the cells
+            that hold a point rather than over all cells (DESIGN.md uses all).
+
+    Returns:
+        float32 scalar in [0, 1]; 1 for a perfectly even fill, 0 when empty.
+    """
+    counts = jnp.asarray(counts, jnp.float32)
+    if counts.ndim != 1:
+        raise ValueError(f"counts must be 1-d, got shape {counts.shape}")
+    reference = (counts > 0) if hit_cells_only else jnp.ones_like(counts)
+    reference = reference.astype(jnp.float32)
+    nonempty = jnp.sum(counts) > 0
+    safe_counts = jnp.where(nonempty, counts, 1.0)
+    safe_ref = jnp.where(nonempty, reference, 1.0)
+    return jnp.where(nonempty, 1.0 - js_distance(safe_counts, safe_ref), 0.0)
+
+
+@jax.jit
+def qd_score(rewards: Array, filled: Array, offset: float = 0.0) -> Array:
+    """Sum over filled cells of (reward - offset); float32 scalar.
+
+    Args:
+        rewards: [C] rewards per cell.
+        filled: [C] bool.
+        offset: subtracted from every reward (pass the lowest possible reward
+            so that filling a cell never lowers the score).
+    """
+    rewards = jnp.asarray(rewards, jnp.float32)
+    filled = jnp.asarray(filled, bool)
+    if rewards.shape != filled.shape or rewards.ndim != 1:
+        raise ValueError(f"rewards and filled must be [C], got {rewards.shape} and {filled.shape}")
+    return jnp.sum(jnp.where(filled, rewards - offset, 0.0))
+
+
+# --------------------------------------------------------------------------
+# Reward areas
+
+
+@struct.dataclass
+class AreaStats:
+    """Running per-reward-area statistics; every leaf has leading axis A (areas).
+
+    Attributes:
+        found: [A] bool, some valid evaluation ended in the area.
+        first_found: [A] int32, evaluations spent (cumulative, at the end of
+            the batch that first found the area), -1 until found.
+        max_reward: [A] float32, best reward seen in the area, -inf until found.
+        count: [A] int32, valid evaluations that ended in the area.
+    """
+
+    found: Array
+    first_found: Array
+    max_reward: Array
+    count: Array
+
+
+def init_area_stats(n_areas: int) -> AreaStats:
+    """Empty statistics for ``n_areas`` reward areas (ValueError if n_areas < 1)."""
+    if isinstance(n_areas, bool) or not isinstance(n_areas, int) or n_areas < 1:
+        raise ValueError(f"n_areas must be a positive integer, got {n_areas!r}")
+    return AreaStats(
+        found=jnp.zeros((n_areas,), bool),
+        first_found=jnp.full((n_areas,), -1, jnp.int32),
+        max_reward=jnp.full((n_areas,), -jnp.inf, jnp.float32),
+        count=jnp.zeros((n_areas,), jnp.int32),
+    )
+
+
+@functools.partial(jax.jit, static_argnames="n_areas")
+def batch_area_stats(
+    reward: Array, reward_area: Array, valid: Optional[Array], n_areas: int
+) -> Tuple[Array, Array, Array]:
+    """Per-area statistics of one batch of evaluations.
+
+    Args:
+        reward: [B] rewards.
+        reward_area: [B] int area index, -1 (or out of range) for none.
+        valid: optional [B] bool; invalid evaluations are ignored.
+        n_areas: A.
+
+    Returns:
+        (found [A] bool, max reward [A] float32 (-inf if none), count [A] int32).
+
+    Raises:
+        ValueError: on bad shapes.
+    """
+    reward = jnp.asarray(reward, jnp.float32)
+    area = jnp.asarray(reward_area, jnp.int32)
+    if reward.ndim != 1 or area.shape != reward.shape:
+        raise ValueError(f"reward and reward_area must be [B], got {reward.shape} and {area.shape}")
+    valid = resolve_mask(valid, reward.shape[0], "valid")
+    inside = valid & (area >= 0) & (area < n_areas)
+    # Negative ids would wrap around in a scatter; send them to a dropped segment.
+    seg = jnp.where(inside, area, n_areas)
+    count = jax.ops.segment_sum(inside.astype(jnp.int32), seg, num_segments=n_areas + 1)
+    best = jax.ops.segment_max(
+        jnp.where(inside & ~jnp.isnan(reward), reward, -jnp.inf), seg, num_segments=n_areas + 1
+    )
+    return count[:n_areas] > 0, best[:n_areas], count[:n_areas]
+
+
+@jax.jit
+def update_area_stats(
+    stats: AreaStats,
+    reward: Array,
+    reward_area: Array,
+    valid: Optional[Array],
+    evaluations: Array,
+) -> AreaStats:
+    """Folds one batch into running statistics.
+
+    Args:
+        stats: running statistics.
+        reward: [B] rewards of the batch.
+        reward_area: [B] int area index, -1 for none.
+        valid: optional [B] bool.
+        evaluations: total evaluations spent including this batch; stored as
+            ``first_found`` for areas found for the first time (a batch runs
+            in parallel, so the batch is the resolution).
+
+    Returns:
+        The updated statistics.
+    """
+    n_areas = stats.found.shape[0]
+    found, best, count = batch_area_stats(reward, reward_area, valid, n_areas=n_areas)
+    newly = found & ~stats.found
+    return AreaStats(
+        found=stats.found | found,
+        first_found=jnp.where(newly, jnp.asarray(evaluations, jnp.int32), stats.first_found),
+        max_reward=jnp.maximum(stats.max_reward, best),
+        count=stats.count + count,
+    )

@@ -1,0 +1,99 @@
+"""Bookkeeping every algorithm shares: the evaluation budget, invalid
+evaluations, the cells explored by every evaluated policy, per-area reward
+statistics, and the metrics dict a step reports."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from qd import metrics
+from tasks.evaluation import Evaluation
+from tasks.spec import TaskSpec
+
+
+@struct.dataclass
+class Tracker:
+    """Running counters of a run (all device scalars/arrays).
+
+    Attributes:
+        evaluations: episodes spent so far (exact budget accounting).
+        generation: steps taken so far.
+        invalid: evaluations whose rollout produced NaN/inf (never archived).
+        explored: [cells] bool, coverage cells hit by any valid evaluated policy.
+        areas: per-reward-area statistics (found, first find, max reward, count).
+    """
+
+    evaluations: jax.Array
+    generation: jax.Array
+    invalid: jax.Array
+    explored: jax.Array
+    areas: metrics.AreaStats
+
+
+def init(spec: TaskSpec) -> Tracker:
+    cells = spec.grid_shape[0] * spec.grid_shape[1]
+    zero = jnp.zeros((), jnp.int32)
+    return Tracker(
+        evaluations=zero,
+        generation=zero,
+        invalid=zero,
+        explored=jnp.zeros((cells,), bool),
+        areas=metrics.init_area_stats(max(len(spec.reward_areas), 1)),
+    )
+
+
+def observe(tracker: Tracker, spec: TaskSpec, evaluation: Evaluation) -> Tracker:
+    """Accounts for one batch of evaluations."""
+    batch = evaluation.batch_size
+    hits = metrics.cell_histogram(
+        evaluation.descriptor,
+        spec.descriptor_low,
+        spec.descriptor_high,
+        spec.grid_shape,
+        mask=evaluation.valid,
+    )
+    evaluations = tracker.evaluations + batch
+    return tracker.replace(
+        evaluations=evaluations,
+        invalid=tracker.invalid + jnp.sum(~evaluation.valid, dtype=jnp.int32),
+        explored=tracker.explored | (hits > 0),
+        areas=metrics.update_area_stats(
+            tracker.areas, evaluation.reward, evaluation.reward_area, evaluation.valid, evaluations
+        ),
+    )
+
+
+def next_generation(tracker: Tracker) -> Tracker:
+    return tracker.replace(generation=tracker.generation + 1)
+
+
+def report(
+    tracker: Tracker,
+    spec: TaskSpec,
+    archive_gt: jax.Array,
+    archive_mask: jax.Array,
+    archive_size: jax.Array,
+) -> dict[str, jax.Array]:
+    """The metrics of a step: budget, archive coverage and uniformity, the
+    coverage of all evaluated policies, and per reward area whether it was
+    found, after how many evaluations, its best reward and evaluations spent."""
+    counts = metrics.cell_histogram(
+        archive_gt, spec.descriptor_low, spec.descriptor_high, spec.grid_shape, mask=archive_mask
+    )
+    out = {
+        "evaluations": tracker.evaluations,
+        "generation": tracker.generation,
+        "archive_size": archive_size,
+        "coverage": jnp.mean(counts > 0, dtype=jnp.float32),
+        "uniformity": metrics.uniformity(counts),
+        "explored_coverage": jnp.mean(tracker.explored, dtype=jnp.float32),
+        "invalid": tracker.invalid,
+        "areas_found": jnp.sum(tracker.areas.found[: len(spec.reward_areas)], dtype=jnp.int32),
+    }
+    for i in range(len(spec.reward_areas)):
+        out[f"area{i}_found"] = tracker.areas.found[i]
+        out[f"area{i}_first_found"] = tracker.areas.first_found[i]
+        out[f"area{i}_max_reward"] = jnp.where(tracker.areas.found[i], tracker.areas.max_reward[i], 0.0)
+        out[f"area{i}_evaluations"] = tracker.areas.count[i]
+    return out

@@ -1,0 +1,198 @@
+"""The `divergent` command line.
+
+    divergent list                                  what can be run
+    divergent run ns hardmaze --budget 20000        a run (or --preset NAME)
+    divergent run --preset ns-hardmaze --set algo.population_size=64 --seed 3
+    divergent resume runs_out/ns-hardmaze-seed0     continue after a stop
+    divergent inspect runs_out/ns-hardmaze-seed0    summary and plots
+
+Mistakes the user can fix (bad config keys or values, unknown names, a
+refusing run directory, a bad checkpoint) print one red line and exit with
+status 2. JAX's persistent compilation cache is on by default
+(~/.cache/divergent/jax; set DIVERGENT_JAX_CACHE to move it, or to "off").
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from runs.errors import RunDirError, RunError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
+DEFAULT_CACHE = "~/.cache/divergent/jax"
+
+app = typer.Typer(
+    name="divergent",
+    help="Quality-diversity runs in JAX: novelty search, MAP-Elites and friends on sparse-reward tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _friendly(command):
+    """Turns a RunError into one red line on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RunError as error:
+            fail(str(error))
+
+    return wrapper
+
+
+def fail(message: str) -> None:
+    """Prints `message` as one red error line and exits with status 2."""
+    Console(stderr=True).print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def enable_compile_cache() -> Optional[str]:
+    """Turns on JAX's persistent compilation cache; returns its folder.
+
+    $DIVERGENT_JAX_CACHE wins ("off" or "" disables it); otherwise a cache
+    folder configured already (by a test harness, a notebook) is kept;
+    otherwise ~/.cache/divergent/jax.
+    """
+    import jax
+
+    env = os.environ.get("DIVERGENT_JAX_CACHE")
+    if env is not None and env.strip().lower() in ("", "0", "off", "none", "false"):
+        return None
+    current = getattr(jax.config, "jax_compilation_cache_dir", None)
+    if env is None and current:
+        return current
+    path = os.path.expanduser(env or DEFAULT_CACHE)
+    jax.config.update("jax_compilation_cache_dir", path)
+    return path
+
+
+@app.command("list")
+@_friendly
+def list_() -> None:
+    """List the algorithms, tasks, representations and presets, one line each."""
+    import representations
+    import tasks
+    from qd import algorithm
+
+    from runs import presets
+
+    console = Console()
+    sections = [
+        ("algorithms", [(n, algorithm.get(n).description) for n in algorithm.names()]),
+        ("tasks", [(n, _first_line(tasks.registry.task_class(n).__doc__)) for n in tasks.names()]),
+        ("representations", sorted(representations.REPRESENTATIONS.items())),
+        ("presets", [(n, presets.describe(n)) for n in presets.names()]),
+    ]
+    for title, rows in sections:
+        table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for name, description in rows:
+            table.add_row(name, description or "")
+        console.print(table)
+        console.print()
+
+
+@app.command()
+@_friendly
+def run(
+    algorithm: Optional[str] = typer.Argument(None, help="Algorithm name (see `divergent list`); optional with --preset."),
+    task: Optional[str] = typer.Argument(None, help="Task name (see `divergent list`); optional with --preset."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name or path to a YAML config (e.g. a run's config.yaml)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="PRNG seed (default 0)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations (episodes) to spend."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs_out/ALGO-TASK-seedS)."),
+    sets: List[str] = typer.Option(
+        [], "--set", "-s", metavar="KEY=VALUE",
+        help="Override any config key, e.g. algo.population_size=64, task.episode_length=500, log_every=10. Repeatable.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Run ALGORITHM on TASK (or a --preset) until the budget is spent.
+
+    The config is resolved as defaults <- preset <- flags <- --set and checked
+    before anything compiles. The run directory gets config.yaml, metrics.csv,
+    checkpoints/, archive.npz and plots/. Ctrl-C stops cleanly after writing a
+    checkpoint; `divergent resume DIR` continues.
+    """
+    from runs import config as config_module
+
+    config = config_module.build(
+        algorithm, task, preset=preset, seed=seed, budget=budget, out=out, sets=tuple(sets)
+    )
+    _run_loop(lambda reporter: _loop().start(config, overwrite=overwrite, reporter=reporter), quiet)
+
+
+@app.command()
+@_friendly
+def resume(
+    run_dir: Path = typer.Argument(..., help="The run directory to continue."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="New total budget, to extend a finished run."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Continue a stopped or killed run from its newest checkpoint.
+
+    The result is the same as if the run had never stopped. Pass --budget to
+    run a finished run further.
+    """
+    _run_loop(lambda reporter: _loop().resume(run_dir, budget=budget, reporter=reporter), quiet)
+
+
+@app.command()
+@_friendly
+def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspect.")) -> None:
+    """Summarise a run (reward areas found, coverage, archive) and draw its plots."""
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: no such run directory")
+    try:
+        from runs.inspect import inspect_run
+    except ModuleNotFoundError as error:
+        if error.name != "runs.inspect":
+            raise
+        fail("`divergent inspect` is not available in this version (runs/inspect.py is missing)")
+    inspect_run(run_dir)
+
+
+def _loop():
+    # Imported only by the commands that run: `divergent --help` stays fast.
+    from runs import loop
+
+    return loop
+
+
+def _run_loop(start, quiet: bool) -> None:
+    enable_compile_cache()
+    if quiet:
+        reporter = None
+    else:
+        from runs.progress import RichReporter
+
+        reporter = RichReporter()
+    result = start(reporter)
+    if result.status != "complete":
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _first_line(doc: Optional[str]) -> str:
+    return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
+
+
+def main() -> None:  # pragma: no cover - `python -m runs.cli`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

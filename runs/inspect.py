@@ -1,0 +1,300 @@
+"""Inspecting a run directory: plots into ``DIR/plots/`` and a summary.
+
+    summary = inspect_run("runs_out/hardmaze-ns-s0")
+    rich.print(format_summary(summary))           # what `divergent inspect DIR` prints
+
+Reads only the plain files of DESIGN.md section 7 (config.yaml, metrics.csv,
+archive.npz), so it works on any finished run, also one copied off a cluster,
+and tolerates metrics it does not know: it plots the columns that are there.
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+import yaml
+from rich.table import Table
+
+from runs import plots
+from runs.errors import RunDirError
+from runs.summary import (
+    AreaSummary,
+    Summary,
+    area_summaries,
+    fallback_spec,
+    grid_shape_of,
+    grid_values,
+    last_value,
+    truthy,
+    spec_from_config,
+)
+
+__all__ = ["AreaSummary", "Summary", "format_summary", "inspect_run", "read_run"]
+
+# Why each file may be missing, for the error message ({dir} is the run directory).
+MISSING = {
+    "config.yaml": "not a run directory (a run writes its config before anything else)",
+    "metrics.csv": "the run has not logged a generation yet; `divergent resume {dir}`",
+    "archive.npz": "the run has not finished; `divergent resume {dir}`",
+}
+# Legend names of the coverage columns qd.tracker logs.
+COVERAGE_NAMES = {"coverage": "archive", "explored_coverage": "all evaluated"}
+PLOT_FILES = ("archive_reward.png", "archive_generation.png", "coverage.png", "rewards.png",
+              "coverage_cells.png", "grid_heatmap.png")
+
+
+def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, dict[str, np.ndarray]]:
+    """The config, metrics and final archive of a run directory.
+
+    Args:
+        run_dir: the run directory.
+
+    Returns:
+        (config mapping, metrics DataFrame (possibly without rows), archive
+        arrays by name).
+
+    Raises:
+        RunDirError: the directory or one of its files is missing or unreadable;
+            the message names the file and the directory.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"run directory {run_dir} does not exist" if not run_dir.exists()
+                          else f"{run_dir} is a file, not a run directory")
+    for name, why in MISSING.items():
+        if not (run_dir / name).is_file():
+            raise RunDirError(f"no {name} in {run_dir}: {why.format(dir=run_dir)}")
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except yaml.YAMLError as error:
+        raise RunDirError(f"config.yaml in {run_dir} is not valid YAML: {error}") from None
+    if not isinstance(config, Mapping):
+        raise RunDirError(f"config.yaml in {run_dir} must be a YAML mapping, got {type(config).__name__}")
+    try:
+        metrics = pd.read_csv(run_dir / "metrics.csv")
+    except pd.errors.EmptyDataError:  # created but not a single line written yet
+        metrics = pd.DataFrame()
+    try:
+        with np.load(run_dir / "archive.npz", allow_pickle=False) as npz:
+            archive = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise RunDirError(f"archive.npz in {run_dir} cannot be read ({error}); `divergent resume {run_dir}` "
+                          "rewrites it from the last checkpoint") from None
+    for key in ("gt_descriptor", "reward"):
+        if key not in archive:
+            raise RunDirError(f"archive.npz in {run_dir} has no {key!r} array (it has {', '.join(archive) or 'none'})")
+    return dict(config), metrics, _filled(archive)
+
+
+def inspect_run(
+    run_dir: str | Path,
+    *,
+    spec: Any = None,
+    start: Optional[tuple[float, float]] = None,
+) -> Summary:
+    """Writes the plots of a run into ``run_dir/plots/`` and summarises it.
+
+    Plots: ``archive_reward.png`` (the archive on the task's map, coloured by
+    reward), ``archive_generation.png`` (by generation added; when the archive
+    records it), ``coverage.png`` (coverage and archive size over
+    evaluations), ``rewards.png`` (max reward per area over evaluations),
+    ``coverage_cells.png`` (cells of the coverage grid hit by the archive) and
+    ``grid_heatmap.png`` (grid archives only).
+
+    Args:
+        run_dir: the run directory.
+        spec: the task's `TaskSpec` (or any object with its attributes);
+            default: built from config.yaml with `tasks.make`.
+        start: world (x, y) of the start to mark on the maps; default: the
+            task's, when the task is built here.
+
+    Returns:
+        The summary.
+
+    Raises:
+        RunDirError: a missing or unreadable file (see `read_run`).
+    """
+    run_dir = Path(run_dir)
+    config, metrics, archive = read_run(run_dir)
+    notes: list[str] = []
+    if spec is None:
+        spec, task_start, problem = spec_from_config(config)
+        start = start if start is not None else task_start
+        if problem:
+            notes.append(f"maps without walls or reward areas: {problem}")
+            spec = fallback_spec(config, archive["gt_descriptor"])
+    if metrics.empty:
+        notes.append("metrics.csv has no rows yet")
+    x = "evaluations" if "evaluations" in metrics else ("generation" if "generation" in metrics else None)
+    if x is None and not metrics.empty:
+        notes.append("metrics.csv has neither 'evaluations' nor 'generation'; no curves")
+    plot_dir = run_dir / "plots"
+    paths = [plots.save(fig, plot_dir / f"{name}.png") for name, fig in _figures(spec, config, metrics, archive, x, start)]
+    coverage = last_value(metrics, "coverage")
+    if coverage is None:  # not logged: the final archive's, as qd.metrics.coverage computes it
+        counts = plots.cell_counts(plots.as_points(archive["gt_descriptor"])[:, :2], spec.descriptor_low[:2],
+                                   spec.descriptor_high[:2], tuple(getattr(spec, "grid_shape", (50, 50))))
+        coverage = float((counts > 0).mean())
+    return Summary(
+        run_dir=run_dir,
+        algorithm=_name(config.get("algorithm", config.get("algo"))),
+        task=_name(config.get("task")),
+        seed=_int_or_none(config.get("seed")),
+        budget=_budget(config.get("budget")),
+        evaluations=int(last_value(metrics, "evaluations") or 0),
+        generations=int(last_value(metrics, "generation") if "generation" in metrics else len(metrics)),
+        wall_time=last_value(metrics, "wall_time"),
+        coverage=coverage,
+        explored_coverage=last_value(metrics, "explored_coverage"),
+        archive_size=len(archive["reward"]),
+        areas=area_summaries(spec, metrics, archive, x),
+        plots=tuple(paths),
+        notes=tuple(notes),
+    )
+
+
+def _figures(spec, config: Mapping, metrics: pd.DataFrame, archive: dict, x: Optional[str], start):
+    """(name, figure) pairs of the run's plots (see `inspect_run`)."""
+    gt, reward = archive["gt_descriptor"], archive["reward"].astype(np.float64)
+    area = archive.get("reward_area", np.full(len(reward), -1))
+    sparse = bool(np.all((reward >= 0) & (reward <= 1)))  # the (r - d) / r rewards of every task
+    yield "archive_reward", plots.plot_archive_map(
+        spec, gt, reward, colour_label="reward", start=start,
+        muted=(reward == 0) & (area < 0), muted_label="no reward",
+        vmin=0.0 if sparse else None, vmax=1.0 if sparse else None,
+        title=f"final archive: {len(reward)} policies")
+    if "generation" in archive:
+        yield "archive_generation", plots.plot_archive_map(
+            spec, gt, archive["generation"], colour_label="generation added", cmap="cividis", start=start,
+            title="final archive by age")
+    if x is not None:
+        yield "coverage", _coverage_figure(spec, metrics, x)
+        yield "rewards", _rewards_figure(spec, metrics, x)
+    yield "coverage_cells", plots.plot_coverage_grid(spec, gt, start=start)
+    shape = grid_shape_of(config, archive, spec)
+    if shape:
+        values, (low, high), same_as_gt = grid_values(spec, archive, shape)
+        yield "grid_heatmap", plots.plot_grid_heatmap(
+            values, (low, high), colour_label="best reward in cell",
+            vmin=0.0 if sparse else None, vmax=1.0 if sparse else None,
+            y_down=same_as_gt and getattr(spec, "image_y_down", False))
+
+
+def _coverage_figure(spec, metrics: pd.DataFrame, x: str):
+    """Coverage column(s) and, beside them, the archive size."""
+    fig, (left, right) = plots.panels(2)
+    covers = [c for c in metrics.columns if c == "coverage" or c.endswith("_coverage")]
+    rows, cols = tuple(getattr(spec, "grid_shape", (50, 50)))
+    plots.plot_curves(metrics, covers or ["coverage"], x=x, ax=left, percent=True,
+                      ylabel=f"coverage ({rows}×{cols} cells)", title="coverage",
+                      column_labels={c: COVERAGE_NAMES.get(c, c.removesuffix("_coverage")) for c in covers})
+    plots.plot_curves(metrics, ["archive_size"], x=x, ax=right, ylabel="policies", title="archive size")
+    return fig
+
+
+def _rewards_figure(spec, metrics: pd.DataFrame, x: str):
+    """Best reward per area over evaluations, drawn from when the area is found."""
+    pattern = re.compile(r"area(\d+)_max_reward$")
+    columns = sorted((c for c in metrics.columns if pattern.match(c)), key=lambda c: int(pattern.match(c)[1]))
+    metrics = metrics.copy()
+    for c in columns:  # qd.tracker logs 0 until found: a gap, not a flat line at 0
+        found = f"area{pattern.match(c)[1]}_found"
+        if found in metrics:
+            metrics[c] = metrics[c].where(truthy(metrics[found]), np.nan)
+    values = metrics[columns].to_numpy(np.float64) if columns else np.zeros(0)
+    finite = values[np.isfinite(values)]
+    in_unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
+    names = {c: f"area {pattern.match(c)[1]}" for c in columns}
+    fig = plots.plot_curves(metrics, columns or ["area0_max_reward"], x=x, ylabel="max reward",
+                            column_labels=names, ylim=(0.0, 1.05) if in_unit else None, mark_first=True, steps=True,
+                            title="best reward per area")
+    if len(columns) == 1:  # a lone area has no legend: name it in the title
+        fig.axes[0].set_title(f"best reward in {names[columns[0]]}")
+    return fig
+
+
+def format_summary(summary: Summary) -> Table:
+    """A rich table of the summary, for the terminal.
+
+    Args:
+        summary: from `inspect_run`.
+
+    Returns:
+        The table (print it with ``rich.print`` or a ``Console``).
+    """
+    s = summary
+    table = Table(title=f"{s.algorithm} on {s.task}" + (f", seed {s.seed}" if s.seed is not None else ""),
+                  caption=f"{len(s.plots)} plots in {s.run_dir / 'plots'}", show_header=False,
+                  title_style="bold", caption_justify="left")
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column()
+    budget = f" of {s.budget:,}" if s.budget else ""
+    table.add_row("evaluations", f"{s.evaluations:,}{budget}")
+    table.add_row("generations", f"{s.generations:,}")
+    if s.wall_time is not None:
+        table.add_row("wall time", _duration(s.wall_time))
+    explored = f", all evaluated {100 * s.explored_coverage:.1f}%" if s.explored_coverage is not None else ""
+    table.add_row("coverage", f"archive {100 * s.coverage:.1f}%{explored}")
+    table.add_row("archive size", f"{s.archive_size:,}", end_section=True)
+    for a in s.areas:
+        where = f" ({a.center[0]:.3g}, {a.center[1]:.3g}) r {a.radius:.3g}" if a.center is not None else ""
+        if a.found:
+            parts = [f"[green]found[/] after {a.first_found:,} evaluations" if a.first_found is not None
+                     else "[green]found[/]"]
+            if a.max_reward is not None:
+                parts.append(f"max reward {a.max_reward:.3f}")
+        else:
+            parts = ["[red]not found[/]"]
+        if a.evaluations is not None:
+            parts.append(f"{a.evaluations:,} evaluations ended in it")
+        parts.append(f"{a.in_archive:,} in archive")
+        table.add_row(f"area {a.index}{where}", ", ".join(parts))
+    for note in s.notes:
+        table.add_row("[yellow]note[/]", note)
+    return table
+
+
+def _filled(archive: dict) -> dict:
+    """Drops empty slots when the archive was saved with its capacity and a mask."""
+    mask = next((archive[k] for k in ("filled", "mask", "valid") if k in archive), None)
+    n = len(archive["reward"])
+    if mask is None or mask.shape != (n,):
+        return archive
+    keep = mask.astype(bool)
+    return {k: (v[keep] if v.ndim and len(v) == n and k not in ("grid_shape",) else v) for k, v in archive.items()}
+
+
+def _name(value: Any) -> str:
+    """A component's name from config: "ns" or a mapping {"name": "ns", ...}."""
+    if isinstance(value, Mapping):
+        value = value.get("name", value.get("type"))
+    return str(value) if value is not None else "?"
+
+
+def _int_or_none(value: Any) -> Optional[int]:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _budget(value: Any) -> Optional[int]:
+    """The evaluation budget: a number or a mapping {"evaluations": n, ...}."""
+    if isinstance(value, Mapping):
+        value = value.get("evaluations", value.get("max_evaluations"))
+    try:
+        return int(float(value)) if value is not None else None  # YAML reads 5e5 as a string
+    except (TypeError, ValueError):
+        return None
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}h {minutes:02d}m {secs:04.1f}s" if hours else (f"{minutes}m {secs:04.1f}s" if minutes
+                                                                    else f"{secs:.1f}s")
+

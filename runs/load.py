@@ -1,0 +1,81 @@
+"""Loading a finished (or running) run in one line:
+
+    run = runs.load("runs_out/ns-hardmaze-seed0")
+    run.config            # RunConfig
+    run.metrics           # pandas DataFrame, one row per logged generation
+    run.archive["genome"] # NumPy arrays of archive.npz
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from runs import rundir
+from runs.config import RunConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A run directory's contents.
+
+    Attributes:
+        path: the run directory.
+        config: its config.
+        metrics: metrics.csv (empty DataFrame when nothing was logged yet).
+        archive: archive.npz as name -> array (genome, descriptor,
+            gt_descriptor, reward, reward_area); empty while the run has not
+            stopped yet.
+    """
+
+    path: Path
+    config: RunConfig
+    metrics: "pd.DataFrame"
+    archive: dict
+
+    @property
+    def complete(self) -> bool:
+        """Whether the budget was spent (the last logged row reached it)."""
+        if self.metrics.empty or "evaluations" not in self.metrics:
+            return False
+        return bool(self.metrics["evaluations"].iloc[-1] >= self.config.budget)
+
+    @property
+    def checkpoints(self) -> list[Path]:
+        """The checkpoint files, oldest first."""
+        from runs import checkpoint  # imports jax; only when asked
+
+        return checkpoint.list_checkpoints(self.path / rundir.CHECKPOINTS)
+
+
+def load(path: str | Path) -> Run:
+    """Loads a run directory.
+
+    Args:
+        path: the directory `divergent run` wrote.
+
+    Returns:
+        A `Run` with `.config`, `.metrics` and `.archive`.
+
+    Raises:
+        RunDirError: not a run directory.
+        ConfigError: its config.yaml is invalid.
+    """
+    import pandas as pd  # slow to import; `import runs` stays light for the CLI
+
+    run_dir, config = rundir.open_existing(path)
+    if run_dir.metrics_path.is_file() and run_dir.metrics_path.stat().st_size:
+        # A run killed mid-write can leave a partial last line; skip it.
+        metrics = pd.read_csv(run_dir.metrics_path, on_bad_lines="skip")
+    else:
+        metrics = pd.DataFrame()
+    archive = {}
+    if run_dir.archive_path.is_file():
+        with np.load(run_dir.archive_path, allow_pickle=False) as z:
+            archive = {name: z[name] for name in z.files}
+    return Run(path=run_dir.path, config=config, metrics=metrics, archive=archive)

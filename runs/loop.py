@@ -1,0 +1,339 @@
+"""The run loop: the only place that iterates an algorithm (DESIGN.md section 4).
+
+    state = init(config.algo, task, init_key)
+    for generation g = 0, 1, ...:             until state.evaluations >= budget
+        state, metrics = step(state, fold_in(loop_key, g))     # jitted once
+        every log_every generations:        metrics -> host -> metrics.csv
+        every checkpoint_every generations: state -> checkpoints/ (and at the end)
+    algo.archive(state) -> archive.npz
+
+Determinism: generation g's key is ``fold_in(loop_key, g)``, a pure function
+of the seed and g, so nothing about the RNG is lost when a run stops. After
+writing a checkpoint the loop continues from the arrays it wrote (rebuilt
+exactly as `resume` rebuilds them), so a resumed run is bit-identical to an
+uninterrupted one with the same seed.
+
+The host only waits for the device at logged and checkpointed generations.
+Ctrl-C (SIGINT) stops after the current generation, once a checkpoint is
+written; a second Ctrl-C aborts at once.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from runs import checkpoint, rundir
+from runs.config import RunConfig, make_task
+
+# The algorithms report their running count of invalid (NaN/inf) evaluations
+# under this metric; the loop carries it across checkpoints for the summary.
+INVALID_KEY = "invalid"
+
+
+@dataclasses.dataclass(frozen=True)
+class StartInfo:
+    """What a reporter is told when the loop starts.
+
+    Attributes:
+        config: the run's config.
+        run_dir: its directory.
+        devices: the devices JAX sees, e.g. ["cpu:0", "cpu:1"].
+        generation: generations already done (0 unless resumed).
+        evaluations: evaluations already spent.
+        resumed_from: the checkpoint resumed from, if any.
+    """
+
+    config: RunConfig
+    run_dir: Path
+    devices: list[str]
+    generation: int
+    evaluations: int
+    resumed_from: Optional[Path] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunResult:
+    """How a call to `run` ended.
+
+    Attributes:
+        status: "complete" (budget spent) or "interrupted" (Ctrl-C; resumable).
+        run_dir: the run directory.
+        generation: generations done.
+        evaluations: evaluations spent.
+        wall_time: seconds, over every session of the run.
+        invalid: evaluations whose rollout produced NaN/inf, whole run.
+        archive_size: policies in archive.npz.
+        last_metrics: the last metrics.csv row written ({} if none).
+    """
+
+    status: str
+    run_dir: Path
+    generation: int
+    evaluations: int
+    wall_time: float
+    invalid: int
+    archive_size: int
+    last_metrics: dict
+
+
+class Reporter:
+    """Receives the loop's progress; this base class reports nothing."""
+
+    def start(self, info: StartInfo) -> None:
+        """The loop is about to run its first generation."""
+
+    def update(self, row: dict) -> None:
+        """A metrics row was logged."""
+
+    def note(self, message: str) -> None:
+        """Something the user should know (interrupt received, ...)."""
+
+    def finish(self, result: RunResult) -> None:
+        """The loop ended; archive.npz is written."""
+
+
+def start(config: RunConfig, *, overwrite: bool = False, reporter: Optional[Reporter] = None) -> RunResult:
+    """Creates the run directory of `config` (at ``config.out``) and runs it.
+
+    Raises:
+        RunError: the directory refuses (see `runs.rundir.create`), or a
+            config/checkpoint problem.
+    """
+    run_dir = rundir.create(config.out, config, overwrite=overwrite)
+    return run(config, run_dir, reporter=reporter)
+
+
+def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional[Reporter] = None) -> RunResult:
+    """Continues the run in `path` from its newest checkpoint.
+
+    Args:
+        path: the run directory.
+        budget: a new total budget (to extend a finished run); None keeps it.
+        reporter: progress display.
+
+    Raises:
+        RunError: not a run directory, invalid config, or a bad/missing
+            checkpoint (never a silent restart).
+    """
+    run_dir, config = rundir.open_existing(path)
+    changes = {"out": str(path)} if config.out != str(path) else {}
+    if budget is not None and budget != config.budget:
+        changes["budget"] = budget
+    if changes:
+        config = config.replace(**changes)
+        run_dir.write_config(config)
+    return run(config, run_dir, resume=True, reporter=reporter)
+
+
+def run(
+    config: RunConfig,
+    run_dir: rundir.RunDir,
+    *,
+    resume: bool = False,
+    reporter: Optional[Reporter] = None,
+) -> RunResult:
+    """Runs (or resumes) a run until its budget is spent or Ctrl-C.
+
+    Args:
+        config: the run's config (already checked).
+        run_dir: its directory (config.yaml written).
+        resume: continue from the newest checkpoint instead of starting.
+        reporter: progress display; default silent.
+
+    Returns:
+        How the run ended.
+
+    Raises:
+        CheckpointError: `resume` and no usable checkpoint.
+    """
+    from qd import algorithm as registry
+
+    reporter = reporter or Reporter()
+    algo = registry.get(config.algorithm)
+    task = _task(config)
+    init_key, loop_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    init = functools.partial(algo.init, config.algo, task)
+    resumed_from = None
+    if resume:
+        ckpt = checkpoint.load_latest(
+            run_dir.checkpoints, skeleton=jax.eval_shape(init, init_key), config=config
+        )
+        state, loop_key = ckpt.state, jnp.asarray(ckpt.rng_key)
+        generation, evaluations, wall_before = ckpt.generation, ckpt.evaluations, ckpt.wall_time
+        invalid = int(ckpt.extra.get(INVALID_KEY, 0))
+        resumed_from = ckpt.path
+        run_dir.truncate_metrics(generation)
+    else:
+        state = _jitted_init(algo, config.algo, task)(init_key)
+        generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
+    reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))
+
+    step = _jitted_step(algo)
+    per_step = config.evaluations_per_step
+    began = time.perf_counter()
+    last_log = (began, evaluations)
+    row: dict = {}
+    status = "complete"
+
+    def wall_time() -> float:
+        return wall_before + time.perf_counter() - began
+
+    with _sigint_guard(lambda: reporter.note("Ctrl-C: stopping after this generation (Ctrl-C again aborts)")) as stop:
+        while evaluations < config.budget:
+            state, metrics = step(state, jax.random.fold_in(loop_key, generation))
+            generation += 1
+            evaluations += per_step  # host-side estimate, exact after every sync
+            interrupted = stop.requested
+            log = generation % config.log_every == 0
+            save = generation % config.checkpoint_every == 0
+            if log or save or interrupted or evaluations >= config.budget:
+                evaluations = int(state.evaluations)  # waits for the device
+                invalid = int(metrics[INVALID_KEY]) if INVALID_KEY in metrics else invalid
+            last = evaluations >= config.budget
+            if log or last or interrupted:
+                row = _row(generation, evaluations, wall_time(), last_log, metrics)
+                last_log = (time.perf_counter(), evaluations)
+                run_dir.append_metrics(row)
+                reporter.update(row)
+            if save or last or interrupted:
+                state = _save(run_dir, config, state, generation, evaluations, wall_time(), loop_key, invalid)
+            if interrupted:
+                status = "interrupted"
+                break
+
+    evaluations = int(state.evaluations)
+    archive = _archive_arrays(algo, state)
+    run_dir.write_archive(archive)
+    result = RunResult(
+        status=status,
+        run_dir=run_dir.path,
+        generation=generation,
+        evaluations=evaluations,
+        wall_time=wall_time(),
+        invalid=invalid,
+        archive_size=int(len(archive["reward"])),
+        last_metrics=row,
+    )
+    reporter.finish(result)
+    return result
+
+
+# The same task object and jitted functions for equal configs: the state
+# carries the task as a static field, so jit's in-memory cache only hits when
+# it is the very same task (several runs in one process: sweeps, tests).
+def _task(config: RunConfig) -> Any:
+    try:
+        return _cached_task(config.task, config.task_config)
+    except TypeError:  # an unhashable task config: build it afresh
+        return make_task(config.task, config.task_config)
+
+
+_cached_task = functools.lru_cache(maxsize=16)(make_task)
+
+
+def _jitted_init(algo, algo_config, task) -> Callable:
+    try:
+        return _cached_init(algo, algo_config, task)
+    except TypeError:  # an unhashable algorithm config
+        return jax.jit(functools.partial(algo.init, algo_config, task))
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_init(algo, algo_config, task) -> Callable:
+    return jax.jit(functools.partial(algo.init, algo_config, task))
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_step(algo) -> Callable:
+    return jax.jit(algo.step)
+
+
+def _save(run_dir, config, state, generation, evaluations, wall_time, loop_key, invalid) -> Any:
+    """Writes a checkpoint; returns the state rebuilt from what was written."""
+    _, host, specs = checkpoint.save(
+        run_dir.checkpoints,
+        state,
+        config=config,
+        generation=generation,
+        evaluations=evaluations,
+        wall_time=wall_time,
+        rng_key=loop_key,
+        extra={INVALID_KEY: invalid},
+        keep=config.keep_checkpoints,
+    )
+    return checkpoint.rebuild(jax.tree.structure(state), host, specs)
+
+
+def _row(generation, evaluations, wall_time, last_log, metrics) -> dict:
+    """One metrics.csv row: the loop's counters, then the algorithm's metrics
+    by name (vector metrics get one column per entry: name_0, name_1, ...)."""
+    then, evaluations_then = last_log
+    elapsed = time.perf_counter() - then
+    row = {
+        "generation": generation,
+        "evaluations": evaluations,
+        "wall_time": round(wall_time, 3),
+        "evaluations_per_s": round((evaluations - evaluations_then) / elapsed, 1) if elapsed > 0 else 0.0,
+    }
+    for name, value in sorted(jax.device_get(metrics).items()):
+        if name in row:  # the algorithm's own counters: the loop's are the reference
+            continue
+        value = np.asarray(value)
+        flat = value.reshape(-1)
+        names = [name] if value.ndim == 0 else [f"{name}_{i}" for i in range(flat.size)]
+        for column, v in zip(names, flat):
+            row[column] = v.item() if np.issubdtype(v.dtype, np.floating) else int(v)
+    return row
+
+
+def _archive_arrays(algo, state) -> dict[str, np.ndarray]:
+    """The policies the algorithm keeps, masked rows only, as NumPy arrays."""
+    snapshot = jax.device_get(algo.archive(state))
+    mask = np.asarray(snapshot.mask, bool)
+    return {name: np.asarray(getattr(snapshot, name))[mask] for name in rundir.ARCHIVE_FIELDS}
+
+
+def _device_names() -> list[str]:
+    return [f"{d.platform}:{d.id}" for d in jax.devices()]
+
+
+class _Stop:
+    requested = False
+
+
+@contextlib.contextmanager
+def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
+    """Turns the first SIGINT into a stop request (second one: KeyboardInterrupt).
+
+    Only the main thread can install signal handlers; elsewhere Ctrl-C keeps
+    its default behaviour.
+    """
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+        on_first()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+__all__ = ["Reporter", "RunResult", "StartInfo", "resume", "run", "start"]

@@ -1,0 +1,153 @@
+"""Evaluating a batch of genomes: one jitted program, vmap over policies, scan
+over time, optionally sharded over several devices."""
+from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from tasks.base import SparseRewardTask
+from tasks.evaluation import Evaluation
+from tasks.policies import Policy
+
+
+def trajectory_times(episode_length: int, points: int) -> np.ndarray:
+    """Steps (1-based, after the step) at which positions are recorded; the last
+    one is the end of the episode."""
+    return np.unique(np.round(np.linspace(1, episode_length, points)).astype(np.int32))
+
+
+def _episode(task: SparseRewardTask, policy: Policy, with_observation: bool, genome, key):
+    """One episode of one genome (vmapped by the caller)."""
+    state = task.reset(key)
+    times = jnp.asarray(trajectory_times(task.episode_length, task.spec.trajectory_points))
+
+    def body(carry, t):
+        state, finite = carry
+        action = policy.apply(genome, state.obs)
+        stepped = task.step(state, action)
+        # Ended episodes are frozen: the state stops changing, so the final
+        # position, reward and view are those of the step that ended it.
+        ended = state.done > 0
+        state = jax.tree.map(lambda old, new: jnp.where(ended, old, new), state, stepped)
+        finite = finite & jnp.all(jnp.isfinite(action)) & jnp.all(jnp.isfinite(state.obs))
+        return (state, finite), task.position(state.pipeline_state)
+
+    (state, finite), positions = jax.lax.scan(
+        body, (state, jnp.bool_(True)), jnp.arange(task.episode_length)
+    )
+    trajectory = positions[times - 1]
+    descriptor = task.descriptor(state.pipeline_state)
+    valid = (
+        finite
+        & jnp.all(jnp.isfinite(trajectory))
+        & jnp.all(jnp.isfinite(descriptor))
+        & jnp.isfinite(state.reward)
+    )
+    low = jnp.asarray(task.spec.descriptor_low, jnp.float32)
+    observation = task.render(state.pipeline_state) if with_observation else None
+    return Evaluation(
+        reward=jnp.where(valid, state.reward, 0.0),
+        reward_area=jnp.where(valid, state.info["reward_area"], -1),
+        descriptor=jnp.where(valid, descriptor, low),
+        trajectory=jnp.where(valid, trajectory, 0.0),
+        valid=valid,
+        observation=None if observation is None else jnp.where(valid, observation, 0.0),
+    )
+
+
+def batch_sharding(devices: Sequence[jax.Device]) -> NamedSharding:
+    """Sharding that splits the leading (batch) axis over `devices`."""
+    return NamedSharding(Mesh(np.asarray(devices), ("batch",)), PartitionSpec("batch"))
+
+
+def auto_sharding(batch_size: int) -> Optional[NamedSharding]:
+    """Sharding of a batch over every device JAX sees, or None when there is one
+    device or the batch does not split evenly over them."""
+    devices = jax.devices()
+    if len(devices) <= 1 or batch_size % len(devices):
+        return None
+    return batch_sharding(devices)
+
+
+def evaluate(
+    task: SparseRewardTask,
+    policy: Policy,
+    genomes: jax.Array,
+    key: jax.Array,
+    *,
+    with_observation: bool = False,
+    sharding: Optional[NamedSharding] = None,
+) -> Evaluation:
+    """Traceable core of `rollout`, for use inside an algorithm's jitted step.
+
+    Args:
+        task: the task.
+        policy: how genomes act.
+        genomes: [B, D]; with `sharding`, B must be a multiple of its devices.
+        key: policy i's episode uses fold_in(key, i), so results do not depend
+            on batch padding or sharding.
+        with_observation: also render the final view.
+        sharding: if given, the batch is split over its devices.
+
+    Returns:
+        The batch's `Evaluation`.
+    """
+    if sharding is not None:
+        genomes = jax.lax.with_sharding_constraint(genomes, sharding)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(genomes.shape[0]))
+    episode = functools.partial(_episode, task, policy, with_observation)
+    return jax.vmap(episode)(genomes, keys)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(task: SparseRewardTask, policy: Policy, with_observation: bool):
+    return jax.jit(functools.partial(evaluate, task, policy, with_observation=with_observation))
+
+
+def rollout(
+    task: SparseRewardTask,
+    genomes: jax.Array,
+    key: jax.Array,
+    *,
+    policy: Optional[Policy] = None,
+    with_observation: bool = False,
+    devices: Optional[Sequence[jax.Device]] = None,
+) -> Evaluation:
+    """Evaluates every genome for one episode, in one jitted program.
+
+    Args:
+        task: the task.
+        genomes: flat genomes [B, D].
+        key: PRNG key; policy i's episode uses fold_in(key, i).
+        policy: how genomes act; defaults to `task.default_policy()`.
+        with_observation: also return the final 64x64x3 top-down view.
+        devices: shard the batch over these devices (default: the default
+            device only). The batch is padded to a multiple of their number;
+            results equal the single-device ones.
+
+    Returns:
+        The `Evaluation` of the batch (leading axis B).
+
+    Raises:
+        ValueError: genomes not [B, D] with D the policy's genome size.
+    """
+    policy = task.default_policy() if policy is None else policy
+    genomes = jnp.asarray(genomes, jnp.float32)
+    if genomes.ndim != 2 or genomes.shape[1] != policy.genome_size:
+        raise ValueError(
+            f"genomes must have shape [batch, {policy.genome_size}] for {task!r}, got {tuple(genomes.shape)}"
+        )
+    fn = _compiled(task, policy, bool(with_observation))
+    if devices is None or len(devices) <= 1:
+        return fn(genomes, key)
+    n = genomes.shape[0]
+    pad = (-n) % len(devices)
+    if pad:
+        genomes = jnp.concatenate([genomes, jnp.repeat(genomes[:1], pad, axis=0)])
+    out = fn(jax.device_put(genomes, batch_sharding(devices)), key)
+    return jax.tree.map(lambda x: x[:n], out) if pad else out

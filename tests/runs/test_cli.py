@@ -1,0 +1,162 @@
+"""runs/cli.py through typer's CliRunner, and one real `divergent` process
+killed with SIGKILL mid-run then resumed."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import jax
+import pytest
+from typer.testing import CliRunner
+
+import runs
+from runs import checkpoint, cli, loop, rundir
+from tests.runs.test_loop import assert_same_run
+
+ROOT = Path(__file__).resolve().parents[2]
+TOY = ["toy", "toy_point", "--set", "algo.poison=true"]
+
+
+@pytest.fixture
+def invoke():
+    runner = CliRunner()
+
+    def call(*args):
+        return runner.invoke(cli.app, [str(a) for a in args])
+
+    return call
+
+
+def assert_one_red_line(result, *words):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["resume"], ["inspect"]])
+def test_every_command_explains_itself(invoke, command):
+    result = invoke(*command, "--help")
+    assert result.exit_code == 0
+    assert "Usage" in result.output and len(result.output.splitlines()) > 3
+
+
+def test_list_shows_everything_runnable(invoke):
+    result = invoke("list")
+    assert result.exit_code == 0, result.output
+    for word in ["algorithms", "toy", "tasks", "toy_point", "representations", "ground_truth",
+                 "presets", "ns-hardmaze-quick", "Quick demo"]:
+        assert word in result.output
+
+
+def test_run_then_same_run_says_resume(invoke, tmp_path):
+    out = tmp_path / "run"
+    result = invoke("run", *TOY, "--budget", 64, "--out", out, "--seed", 1)
+    assert result.exit_code == 0, result.output
+    assert "devices: 2 x cpu" in result.output and "complete" in result.output
+    run = runs.load(out)
+    assert run.config.seed == 1 and run.complete and len(run.archive["reward"]) > 0
+    again = invoke("run", *TOY, "--budget", 64, "--out", out, "--seed", 1)
+    assert_one_red_line(again, "already holds this run", f"divergent resume {out}")
+    other = invoke("run", *TOY, "--budget", 64, "--out", out, "--seed", 2, "--quiet")
+    assert_one_red_line(other, "differs in: seed")
+    assert invoke("run", *TOY, "--budget", 64, "--out", out, "--seed", 2, "--quiet", "--overwrite").exit_code == 0
+    assert runs.load(out).config.seed == 2
+    extended = invoke("resume", out, "--budget", 128, "--quiet")
+    assert extended.exit_code == 0, extended.output
+    assert runs.load(out).metrics["evaluations"].iloc[-1] == 128
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["run", *TOY, "--set", "algo.batchsize=3"], ["'algo.batchsize'", "batch_size"]),
+        (["run", *TOY, "--budget", "-4"], ["budget must be >= 8"]),
+        (["run", "nope", "toy_point"], ["unknown algorithm 'nope'"]),
+        (["run", "toy", "nope"], ["unknown task 'nope'"]),
+        (["run", "toy", "toy_point", "--preset", "ns-hardmaze"], ["is for algorithm 'ns', not 'toy'"]),
+        (["run", "--preset", "nope"], ["unknown preset 'nope'"]),
+        (["run"], ["no algorithm given"]),
+        (["resume", "/nonexistent/run"], ["no such run directory"]),
+        (["inspect", "/nonexistent/run"], ["no such run directory"]),
+    ],
+)
+def test_mistakes_print_one_red_line_and_exit_2(invoke, args, words):
+    assert_one_red_line(invoke(*args), *words)
+
+
+def test_resume_of_a_corrupt_checkpoint_says_which_file(invoke, tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", *TOY, "--budget", 32, "--out", out, "--quiet").exit_code == 0
+    newest = checkpoint.list_checkpoints(out / "checkpoints")[-1]
+    newest.write_bytes(newest.read_bytes()[:-50])
+    assert_one_red_line(invoke("resume", out), str(newest), "truncated or corrupt")
+
+
+def test_inspect_delegates_to_runs_inspect(invoke, tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setitem(sys.modules, "runs.inspect", types.SimpleNamespace(inspect_run=seen.append))
+    assert invoke("inspect", tmp_path).exit_code == 0
+    assert seen == [tmp_path]
+
+
+def test_compile_cache_location(monkeypatch, tmp_path):
+    before = jax.config.jax_compilation_cache_dir
+    try:
+        monkeypatch.setenv("DIVERGENT_JAX_CACHE", str(tmp_path / "cache"))
+        assert cli.enable_compile_cache() == str(tmp_path / "cache")
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+        monkeypatch.setenv("DIVERGENT_JAX_CACHE", "off")
+        assert cli.enable_compile_cache() is None
+        monkeypatch.delenv("DIVERGENT_JAX_CACHE")
+        assert cli.enable_compile_cache() == str(tmp_path / "cache")  # configured already: kept
+    finally:
+        jax.config.update("jax_compilation_cache_dir", before)
+
+
+def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path, toy_config):
+    """A real `divergent run` process, killed with SIGKILL after its first
+    checkpoint, resumed: same archive and metrics as a run never stopped."""
+    sets = ["checkpoint_every=5"]
+    killed = tmp_path / "killed"
+    env = dict(
+        os.environ,
+        TOY_SLEEP_S="0.05",  # slow the steps so the kill lands mid-run
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+        DIVERGENT_JAX_CACHE=jax.config.jax_compilation_cache_dir or "off",
+        PYTHONPATH=str(ROOT),
+    )
+    program = "import tests.runs.toy; from runs.cli import app; app(prog_name='divergent')"
+    args = ["run", *TOY, "--budget", 800, "--out", killed, "--quiet", *sum((["--set", s] for s in sets), [])]
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, *map(str, args)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not checkpoint.list_checkpoints(killed / "checkpoints"):
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "no checkpoint after 60 s"
+            time.sleep(0.05)
+        assert process.poll() is None, "the run ended before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+        process.stdout.close()
+    assert process.returncode == -signal.SIGKILL
+    assert not (killed / rundir.ARCHIVE).exists()
+
+    result = loop.resume(killed)
+    assert result.status == "complete"
+    whole = toy_config("whole", budget=800, sets=sets)
+    loop.start(whole)
+    assert_same_run(whole.out, killed)

@@ -1,0 +1,218 @@
+"""A toy task and a toy algorithm, registered on import, so the run machinery
+can be tested end to end in milliseconds without any real task or algorithm.
+
+- task "toy_point": a point starting at the origin moves by 0.1 * action per
+  step (pure JAX, no physics); one reward disc at (0.5, 0.5).
+- algorithm "toy": random search with a ring-buffer archive: each generation
+  mutates random archive members, evaluates them (sharded over the devices
+  when the batch splits evenly) and stores them.
+
+Importable from a subprocess (`python -c "import tests.runs.toy; ..."`).
+Set TOY_SLEEP_S to make every step sleep (to kill a run mid-way).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+import tasks
+from qd import algorithm as qd_algorithm
+from tasks.base import SparseRewardTask
+from tasks.rollout import auto_sharding, evaluate
+from tasks.spec import RewardArea, TaskSpec
+
+TASK = "toy_point"
+ALGORITHM = "toy"
+
+
+class ToyPointTask(SparseRewardTask):
+    """A point that moves by its action on [-1, 1]^2 (test task)."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Config:
+        episode_length: int = 10
+        policy_hidden: tuple[int, ...] = (3,)
+
+        def __post_init__(self):
+            if self.episode_length < 1:
+                raise ValueError(f"episode_length must be >= 1, got {self.episode_length}")
+
+    def __init__(self, config=None):
+        self.config = config or self.Config()
+        self.spec = TaskSpec(
+            name=TASK,
+            observation_size=2,
+            action_size=2,
+            episode_length=self.config.episode_length,
+            descriptor_low=(-1.0, -1.0),
+            descriptor_high=(1.0, 1.0),
+            reward_areas=(RewardArea((0.5, 0.5), 0.3),),
+            world_low=(-1.0, -1.0),
+            world_high=(1.0, 1.0),
+            grid_shape=(10, 10),
+            trajectory_points=5,
+        )
+
+    def init_physics(self, rng):
+        return jnp.zeros(2)
+
+    def physics_step(self, physics, action):
+        return jnp.clip(physics + 0.1 * action, -1.0, 1.0)
+
+    def observe(self, physics):
+        return physics
+
+    def position(self, physics):
+        return physics
+
+    def render(self, physics):
+        return jnp.zeros((64, 64, 3)) + physics[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """Toy random search settings."""
+
+    batch_size: int = 8
+    capacity: int = 64
+    sigma: float = 0.2
+    poison: bool = False  # make one genome per batch NaN (an invalid evaluation)
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.capacity < self.batch_size:
+            raise ValueError(f"capacity must be >= batch_size, got {self.capacity}")
+
+
+@struct.dataclass
+class ToyState:
+    genome: jax.Array
+    descriptor: jax.Array
+    reward: jax.Array
+    reward_area: jax.Array
+    mask: jax.Array
+    cursor: jax.Array
+    evaluations: jax.Array
+    invalid: jax.Array
+    config: Any = struct.field(pytree_node=False)
+    task: Any = struct.field(pytree_node=False)
+
+
+def _evaluate(config, task, genomes, key):
+    if config.poison:
+        genomes = genomes.at[0].set(jnp.nan)
+    return evaluate(task, task.default_policy(), genomes, key, sharding=auto_sharding(genomes.shape[0]))
+
+
+def _insert(state, genomes, ev):
+    idx = (state.cursor + jnp.arange(genomes.shape[0])) % state.config.capacity
+    ok = ev.valid
+    return state.replace(
+        genome=state.genome.at[idx].set(jnp.where(ok[:, None], genomes, state.genome[idx])),
+        descriptor=state.descriptor.at[idx].set(jnp.where(ok[:, None], ev.descriptor, state.descriptor[idx])),
+        reward=state.reward.at[idx].set(jnp.where(ok, ev.reward, state.reward[idx])),
+        reward_area=state.reward_area.at[idx].set(jnp.where(ok, ev.reward_area, state.reward_area[idx])),
+        mask=state.mask.at[idx].set(state.mask[idx] | ok),
+        cursor=(state.cursor + genomes.shape[0]) % state.config.capacity,
+        evaluations=state.evaluations + genomes.shape[0],
+        invalid=state.invalid + jnp.sum(~ok, dtype=jnp.int32),
+    )
+
+
+def init(config: ToyConfig, task, key) -> ToyState:
+    policy = task.default_policy()
+    k_genomes, k_eval = jax.random.split(key)
+    genomes = policy.init_genomes(k_genomes, config.batch_size)
+    c, d = config.capacity, policy.genome_size
+    state = ToyState(
+        genome=jnp.zeros((c, d)),
+        descriptor=jnp.zeros((c, 2)),
+        reward=jnp.zeros((c,)),
+        reward_area=jnp.full((c,), -1, jnp.int32),
+        mask=jnp.zeros((c,), bool),
+        cursor=jnp.int32(0),
+        evaluations=jnp.int32(0),
+        invalid=jnp.int32(0),
+        config=config,
+        task=task,
+    )
+    return _insert(state, genomes, _evaluate(config, task, genomes, k_eval))
+
+
+def step(state: ToyState, key) -> tuple[ToyState, dict]:
+    config = state.config
+    k_parent, k_noise, k_eval = jax.random.split(key, 3)
+    logits = jnp.where(state.mask, 0.0, -jnp.inf)
+    parents = jax.random.categorical(k_parent, logits, shape=(config.batch_size,))
+    genomes = state.genome[parents] + config.sigma * jax.random.normal(k_noise, (config.batch_size, state.genome.shape[1]))
+    ev = _evaluate(config, state.task, genomes, k_eval)
+    if os.environ.get("TOY_SLEEP_S"):
+        jax.debug.callback(lambda: time.sleep(float(os.environ["TOY_SLEEP_S"])))
+    state = _insert(state, genomes, ev)
+    cells = jnp.clip(((state.descriptor + 1.0) / 2.0 * 10).astype(jnp.int32), 0, 9)
+    flat = jnp.where(state.mask, cells[:, 0] * 10 + cells[:, 1], 100)
+    hit = jnp.zeros(101, bool).at[flat].set(True)[:100]
+    metrics = {
+        "coverage": hit.mean(),
+        "archive_size": state.mask.sum(),
+        "max_reward": jnp.where(state.mask, state.reward, 0.0).max(),
+        "areas_found": jnp.any(state.mask & (state.reward_area == 0)).astype(jnp.int32),
+        "invalid": state.invalid,  # running count, as the real algorithms report it
+        "evaluations": state.evaluations,  # also reported by the real ones; the loop keeps its own
+    }
+    return state, metrics
+
+
+def archive(state: ToyState) -> qd_algorithm.ArchiveSnapshot:
+    return qd_algorithm.ArchiveSnapshot(
+        genome=state.genome,
+        descriptor=state.descriptor,
+        gt_descriptor=state.descriptor,
+        reward=state.reward,
+        reward_area=state.reward_area,
+        mask=state.mask,
+    )
+
+
+def _tolerate_missing_builtin_tasks() -> None:
+    """Lets the task registry work while the built-in task modules are still
+    being written (tasks.registry imports them all on every lookup)."""
+    from tasks import registry
+
+    if all(importlib.util.find_spec(f"tasks.{m}") for m in ("curling", "hardmaze", "redundant_arm")):
+        return
+    original = registry._import_builtin
+    if getattr(original, "tolerant", False):
+        return
+
+    def tolerant():
+        try:
+            original()
+        except ImportError:
+            pass
+
+    tolerant.tolerant = True
+    registry._import_builtin = tolerant
+
+
+_tolerate_missing_builtin_tasks()
+tasks.register(TASK)(ToyPointTask)
+qd_algorithm.register(
+    qd_algorithm.Algorithm(
+        name=ALGORITHM,
+        config_cls=ToyConfig,
+        init=init,
+        step=step,
+        archive=archive,
+        evaluations_per_step=lambda config: config.batch_size,
+        description="toy random search (tests only)",
+    )
+)

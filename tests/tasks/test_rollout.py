@@ -1,0 +1,85 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tasks.rollout import rollout, trajectory_times
+from tests.tasks.toy import PointTask
+
+
+class ConstantPolicy:
+    """Genome = the action, whatever the observation."""
+
+    genome_size = 2
+
+    def apply(self, genome, observation):
+        return genome
+
+    def init_genomes(self, key, n):
+        return jax.random.uniform(key, (n, 2), minval=-1, maxval=1)
+
+
+TASK = PointTask()
+POLICY = ConstantPolicy()
+
+
+def test_rollout_returns_one_evaluation_per_genome():
+    genomes = jnp.array([[0.25, 0.25], [0.0, 0.0], [1.0, -1.0]])
+    ev = rollout(TASK, genomes, jax.random.PRNGKey(0), policy=POLICY, with_observation=True)
+    assert ev.reward.shape == (3,) and ev.descriptor.shape == (3, 2)
+    assert ev.trajectory.shape == (3, len(trajectory_times(20, 5)), 2)
+    assert ev.observation.shape == (3, 64, 64, 3)
+    # 20 steps of 0.025 end at (0.5, 0.5): the centre of the reward disc.
+    np.testing.assert_allclose(ev.descriptor[0], [0.5, 0.5], atol=1e-5)
+    assert ev.reward_area.tolist() == [0, -1, -1]
+    np.testing.assert_allclose(ev.reward, [1.0, 0.0, 0.0], atol=1e-4)
+    assert ev.valid.all()
+
+
+def test_ended_episodes_are_frozen():
+    # Moving at 0.095 per step leaves [-1, 1] at step 11; the state must stay
+    # where the episode ended, not keep moving for the remaining 9 steps.
+    ev = rollout(TASK, jnp.array([[0.95, 0.0]]), jax.random.PRNGKey(0), policy=POLICY)
+    np.testing.assert_allclose(ev.descriptor[0], [1.045, 0.0], atol=1e-5)
+    np.testing.assert_allclose(ev.trajectory[0, -1], [1.045, 0.0], atol=1e-5)
+
+
+def test_trajectory_is_subsampled_at_fixed_times():
+    times = trajectory_times(20, 5)
+    assert times[-1] == 20 and times[0] == 1
+    ev = rollout(TASK, jnp.array([[0.5, 0.0]]), jax.random.PRNGKey(0), policy=POLICY)
+    np.testing.assert_allclose(ev.trajectory[0, :, 0], 0.05 * times, atol=1e-5)
+
+
+def test_nan_policies_are_marked_invalid_and_neutralised():
+    genomes = jnp.array([[jnp.nan, 0.0], [0.25, 0.25]])
+    ev = rollout(TASK, genomes, jax.random.PRNGKey(0), policy=POLICY, with_observation=True)
+    assert ev.valid.tolist() == [False, True]
+    assert ev.reward_area[0] == -1 and ev.reward[0] == 0.0
+    assert np.isfinite(np.asarray(ev.descriptor)).all()
+    assert np.isfinite(np.asarray(ev.trajectory)).all()
+    assert np.isfinite(np.asarray(ev.observation)).all()
+
+
+def test_same_key_same_result_and_default_policy():
+    genomes = TASK.default_policy().init_genomes(jax.random.PRNGKey(3), 8)
+    a = rollout(TASK, genomes, jax.random.PRNGKey(7))
+    b = rollout(TASK, genomes, jax.random.PRNGKey(7))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_sharded_rollout_equals_single_device():
+    devices = jax.devices()
+    assert len(devices) == 2, "tests run with 2 host devices (tests/conftest.py)"
+    genomes = POLICY.init_genomes(jax.random.PRNGKey(0), 7)  # odd: needs padding
+    one = rollout(TASK, genomes, jax.random.PRNGKey(1), policy=POLICY)
+    two = rollout(TASK, genomes, jax.random.PRNGKey(1), policy=POLICY, devices=devices)
+    assert two.reward.shape == (7,)
+    for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
+        np.testing.assert_allclose(x, y, rtol=1e-6)
+
+
+def test_wrong_genome_shape_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"shape \[batch, 2\]"):
+        rollout(TASK, jnp.zeros((4, 3)), jax.random.PRNGKey(0), policy=POLICY)

@@ -8,10 +8,11 @@ and are cached by their parameters. A descriptor belongs to its nearest
 centroid (first centroid on exact ties, like ``argmin``). Insertion rules
 (ties, NaN, batch conflicts) are those of ``qd.repertoire``.
 
-Nearest-centroid lookup uses the matrix-product distance form on the
-centred points, blocked over centroids to bound memory; on a 2-core CPU it is
-several times faster than QDax's broadcast ``get_cells_indices``
-(benchmarks/README.md).
+Nearest-centroid lookup is blocked over centroids (bounded memory, and the
+score tile stays in cache) and uses the matrix-product distance form on
+centred points, except for descriptors of at most 3 dimensions where the
+direct form is faster on CPU; see benchmarks/README.md for the comparison
+with QDax's broadcast ``get_cells_indices``.
 """
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from qd.repertoire import Entries, Repertoire, empty_repertoire, insert_by_cell
 
 Array = jax.Array
 
-DEFAULT_BLOCK_SIZE = 4096
+# Measured on a 2-core CPU (benchmarks/centroids.py): a B x 2048 score tile
+# stays in cache; whole-matrix argmins are 3-5x slower.
+DEFAULT_BLOCK_SIZE = 2048
+_DIRECT_MAX_DIM = 3
 
 
 def cvt_centroids(
@@ -144,6 +148,10 @@ def _nearest_centroid(descriptors, centroids, block_size):
     c = centroids - centre
 
     def scores(block):
+        if x.shape[1] <= _DIRECT_MAX_DIM:
+            # A GEMM with an inner dimension of 2 or 3 wastes the CPU's
+            # vector units; the direct form is faster there (and exact).
+            return jnp.sum(jnp.square(x[:, None, :] - block[None, :, :]), axis=-1)
         cross = jnp.matmul(x, block.T, precision=lax.Precision.HIGHEST)
         return jnp.sum(jnp.square(block), axis=1)[None, :] - 2.0 * cross
 

@@ -8,7 +8,9 @@ a reference set (population, offspring, novelty archive, reward archive).
 Everything here is exact brute force with fixed shapes, so it jits and runs
 on any accelerator. Memory stays bounded: the reference set is scanned in
 blocks of ``block_size`` rows while a running top-k is carried, and queries
-may be processed in chunks of ``query_block_size``.
+may be processed in chunks of ``query_block_size``. Blocks after the last
+valid row are skipped, so a fixed-capacity archive costs in proportion to
+its fill rather than its capacity.
 
 Within a block, an exact two-stage selection avoids a ``top_k`` over every
 distance: the block is cut into groups of ``_GROUP`` consecutive rows, the k
@@ -16,21 +18,22 @@ groups with the smallest minimum distance are kept, and the final top-k is
 taken over those k * ``_GROUP`` candidates. This is exact: any group holding
 one of the true k nearest has a minimum no larger than the k-th distance,
 and if such a group is not kept, the k kept groups already supply k
-candidates at least as close. On a 2-core CPU it is 2-5x faster than one
-``top_k`` over the block (benchmarks/README.md).
+candidates at least as close. On a 2-core CPU it is about 2x faster than
+one ``top_k`` over the block. Invalid rows enter as an additive +inf penalty
+and the query's own row is removed from the candidates only (one extra
+group is kept for it), both far cheaper than a [Q, block] select.
 
 Distances: for descriptors of more than ``_DIRECT_MAX_DIM`` dimensions the
 squared distances come from the matrix-product form |a|^2 + |b|^2 - 2ab
 (clamped at 0), centred on the queries' mean to limit cancellation; for
-low-dimensional descriptors the direct form sum((a - b)^2) is used because a
-matrix product with an inner dimension of 2 wastes the CPU's GEMM (measured
-2.5x slower at 100k points in 2-d). The k distances returned are always
-recomputed exactly from the selected points.
+descriptors of at most 3 dimensions the direct form sum((a - b)^2) is used
+because a matrix product with an inner dimension of 2 or 3 wastes the CPU's
+GEMM (2-2.5x slower at 100k points in 2-d). The k distances returned are
+always recomputed exactly from the selected points.
 """
 from __future__ import annotations
 
 import functools
-
 from typing import NamedTuple, Optional, Sequence, Tuple, Union
 
 import jax
@@ -42,9 +45,13 @@ Array = jax.Array
 Reference = Union[Array, Tuple[Array, Optional[Array]]]
 
 DEFAULT_K = 15
-# Measured on a 2-core CPU (benchmarks/novelty.py): 8192 keeps a
-# 200 x block distance tile in cache, larger blocks get memory bound.
-DEFAULT_BLOCK_SIZE = 8192
+# Measured on a 2-core CPU with 200 queries (benchmarks/README.md): smaller
+# blocks pay the fixed cost of two top_k calls per block more often, larger
+# ones fall out of cache; 16384 was best or within noise of it.
+DEFAULT_BLOCK_SIZE = 16384
+# Without an explicit query_block_size, queries are chunked so that one
+# [queries, block] distance tile stays below this many elements (128 MiB).
+_MAX_TILE = 1 << 25
 _GROUP = 16
 _DIRECT_MAX_DIM = 3
 
@@ -89,8 +96,9 @@ def knn(
             references) of each query's own entry, which is excluded; -1 for a
             query that is not in the references.
         block_size: reference rows per block (bounds memory to Q x block).
-        query_block_size: if set, queries are processed in chunks of this many
-            (bounds memory to query_block_size x block_size).
+        query_block_size: queries per chunk (bounds memory to
+            query_block_size x block_size); by default chunks are only used
+            when Q x block_size would exceed 2^25 elements.
 
     Returns:
         The ``Neighbours`` of each query.
@@ -123,6 +131,10 @@ def knn(
         self_index = self_index.astype(jnp.int32)
     if query_block_size is not None:
         query_block_size = _check_positive_int(query_block_size, "query_block_size")
+    else:
+        tile = min(block_size, max(points.shape[0] for points, _ in refs))
+        if n_queries * tile > _MAX_TILE:
+            query_block_size = max(1, _MAX_TILE // tile)
     return _knn(queries, tuple(refs), self_index, k, block_size, query_block_size)
 
 
@@ -278,8 +290,8 @@ def _squared_distances(queries: Array, block: Array, penalty: Array) -> Array:
     """[Q, B] squared distances plus a per-row penalty (inf hides a row).
 
     The form is chosen statically by dimension (module docstring). The mask
-    enters as an additive [B] penalty rather than a [Q, B] select, which
-    costs a quarter of the step on CPU.
+    enters as an additive [B] penalty because a [Q, B] select added about a
+    third to the step on CPU.
     """
     if queries.shape[1] <= _DIRECT_MAX_DIM:
         diff = queries[:, None, :] - block[None, :, :]

@@ -25,6 +25,11 @@ from rich.text import Text
 
 from runs.errors import RunDirError, RunError
 
+# XLA's C++ warnings (e.g. "Assume version compatibility" on every compile
+# cache hit) are noise on a terminal; errors still show. Must be set before
+# jaxlib loads; a value the user set wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEFAULT_CACHE = "~/.cache/divergent/jax"
@@ -158,12 +163,14 @@ def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspe
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
     try:
-        from runs.inspect import inspect_run
+        from runs import inspect as inspection
     except ModuleNotFoundError as error:
         if error.name != "runs.inspect":
             raise
         fail("`divergent inspect` is not available in this version (runs/inspect.py is missing)")
-    inspect_run(run_dir)
+    summary = inspection.inspect_run(run_dir)
+    if summary is not None and hasattr(inspection, "format_summary"):
+        Console().print(inspection.format_summary(summary))
 
 
 def _loop():

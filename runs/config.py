@@ -301,6 +301,8 @@ def build(
     raw: dict = {}
     if preset is not None:
         raw = presets.load(preset)
+        for key in [k for k in raw if isinstance(k, str) and "." in k]:
+            apply_override(raw, key, raw.pop(key))  # `algo.k: 10` in a preset, as with --set
         for key, given in (("algorithm", algorithm), ("task", task)):
             if given is not None and key in raw and raw[key] != given:
                 raise ConfigError(

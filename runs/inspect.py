@@ -17,6 +17,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import pandas as pd
 import yaml
+from rich.markup import escape
 from rich.table import Table
 
 from runs import plots
@@ -29,11 +30,11 @@ from runs.summary import (
     grid_shape_of,
     grid_values,
     last_value,
-    truthy,
     spec_from_config,
+    truthy,
 )
 
-__all__ = ["AreaSummary", "Summary", "format_summary", "inspect_run", "read_run"]
+__all__ = ["PLOT_FILES", "AreaSummary", "Summary", "format_summary", "inspect_run", "read_run", "run_figures"]
 
 # Why each file may be missing, for the error message ({dir} is the run directory).
 MISSING = {
@@ -75,7 +76,8 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, dict[str, np.ndar
     if not isinstance(config, Mapping):
         raise RunDirError(f"config.yaml in {run_dir} must be a YAML mapping, got {type(config).__name__}")
     try:
-        metrics = pd.read_csv(run_dir / "metrics.csv")
+        # A run killed mid-write can leave a partial last line; skip it.
+        metrics = pd.read_csv(run_dir / "metrics.csv", on_bad_lines="skip")
     except pd.errors.EmptyDataError:  # created but not a single line written yet
         metrics = pd.DataFrame()
     try:
@@ -95,6 +97,7 @@ def inspect_run(
     *,
     spec: Any = None,
     start: Optional[tuple[float, float]] = None,
+    draw: bool = True,
 ) -> Summary:
     """Writes the plots of a run into ``run_dir/plots/`` and summarises it.
 
@@ -111,6 +114,7 @@ def inspect_run(
             default: built from config.yaml with `tasks.make`.
         start: world (x, y) of the start to mark on the maps; default: the
             task's, when the task is built here.
+        draw: write the plots (~0.5 s each); False only summarises.
 
     Returns:
         The summary.
@@ -126,14 +130,15 @@ def inspect_run(
         start = start if start is not None else task_start
         if problem:
             notes.append(f"maps without walls or reward areas: {problem}")
-            spec = fallback_spec(config, archive["gt_descriptor"])
+            spec = fallback_spec(archive["gt_descriptor"])
     if metrics.empty:
         notes.append("metrics.csv has no rows yet")
-    x = "evaluations" if "evaluations" in metrics else ("generation" if "generation" in metrics else None)
-    if x is None and not metrics.empty:
+    if _x_column(metrics) is None and not metrics.empty:
         notes.append("metrics.csv has neither 'evaluations' nor 'generation'; no curves")
-    plot_dir = run_dir / "plots"
-    paths = [plots.save(fig, plot_dir / f"{name}.png") for name, fig in _figures(spec, config, metrics, archive, x, start)]
+    paths = []
+    if draw:
+        for name, fig in run_figures(spec, config, metrics, archive, start):
+            paths.append(plots.save(fig, run_dir / "plots" / name))
     coverage = last_value(metrics, "coverage")
     if coverage is None:  # not logged: the final archive's, as qd.metrics.coverage computes it
         counts = plots.cell_counts(plots.as_points(archive["gt_descriptor"])[:, :2], spec.descriptor_low[:2],
@@ -141,7 +146,7 @@ def inspect_run(
         coverage = float((counts > 0).mean())
     return Summary(
         run_dir=run_dir,
-        algorithm=_name(config.get("algorithm", config.get("algo"))),
+        algorithm=_name(config.get("algorithm")),
         task=_name(config.get("task")),
         seed=_int_or_none(config.get("seed")),
         budget=_budget(config.get("budget")),
@@ -151,37 +156,56 @@ def inspect_run(
         coverage=coverage,
         explored_coverage=last_value(metrics, "explored_coverage"),
         archive_size=len(archive["reward"]),
-        areas=area_summaries(spec, metrics, archive, x),
+        areas=area_summaries(spec, metrics, archive, _x_column(metrics)),
         plots=tuple(paths),
         notes=tuple(notes),
     )
 
 
-def _figures(spec, config: Mapping, metrics: pd.DataFrame, archive: dict, x: Optional[str], start):
-    """(name, figure) pairs of the run's plots (see `inspect_run`)."""
+def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapping[str, np.ndarray],
+                start: Optional[tuple[float, float]] = None):
+    """The figures of a run, unsaved (for notebooks; `inspect_run` saves them).
+
+    Args:
+        spec: the task's spec.
+        config: config.yaml's mapping.
+        metrics: metrics.csv.
+        archive: archive.npz's arrays.
+        start: world (x, y) of the start, or None.
+
+    Yields:
+        (file name, Figure) pairs, in the order of `PLOT_FILES`, for the plots
+        this run's data allows.
+    """
+    x = _x_column(metrics)
     gt, reward = archive["gt_descriptor"], archive["reward"].astype(np.float64)
     area = archive.get("reward_area", np.full(len(reward), -1))
     sparse = bool(np.all((reward >= 0) & (reward <= 1)))  # the (r - d) / r rewards of every task
-    yield "archive_reward", plots.plot_archive_map(
+    yield "archive_reward.png", plots.plot_archive_map(
         spec, gt, reward, colour_label="reward", start=start,
         muted=(reward == 0) & (area < 0), muted_label="no reward",
         vmin=0.0 if sparse else None, vmax=1.0 if sparse else None,
         title=f"final archive: {len(reward)} policies")
     if "generation" in archive:
-        yield "archive_generation", plots.plot_archive_map(
+        yield "archive_generation.png", plots.plot_archive_map(
             spec, gt, archive["generation"], colour_label="generation added", cmap="cividis", start=start,
             title="final archive by age")
     if x is not None:
-        yield "coverage", _coverage_figure(spec, metrics, x)
-        yield "rewards", _rewards_figure(spec, metrics, x)
-    yield "coverage_cells", plots.plot_coverage_grid(spec, gt, start=start)
+        yield "coverage.png", _coverage_figure(spec, metrics, x)
+        yield "rewards.png", _rewards_figure(spec, metrics, x)
+    yield "coverage_cells.png", plots.plot_coverage_grid(spec, gt, start=start)
     shape = grid_shape_of(config, archive, spec)
     if shape:
         values, (low, high), same_as_gt = grid_values(spec, archive, shape)
-        yield "grid_heatmap", plots.plot_grid_heatmap(
+        yield "grid_heatmap.png", plots.plot_grid_heatmap(
             values, (low, high), colour_label="best reward in cell",
             vmin=0.0 if sparse else None, vmax=1.0 if sparse else None,
             y_down=same_as_gt and getattr(spec, "image_y_down", False))
+
+
+def _x_column(metrics: pd.DataFrame) -> Optional[str]:
+    """The column that counts progress: evaluations, else generations."""
+    return next((c for c in ("evaluations", "generation") if c in metrics and len(metrics)), None)
 
 
 def _coverage_figure(spec, metrics: pd.DataFrame, x: str):
@@ -208,7 +232,8 @@ def _rewards_figure(spec, metrics: pd.DataFrame, x: str):
     values = metrics[columns].to_numpy(np.float64) if columns else np.zeros(0)
     finite = values[np.isfinite(values)]
     in_unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
-    names = {c: f"area {pattern.match(c)[1]}" for c in columns}
+    names = {c: f"area {pattern.match(c)[1]}" + ("" if np.isfinite(metrics[c].to_numpy(np.float64)).any()
+                                                  else " (not found)") for c in columns}
     fig = plots.plot_curves(metrics, columns or ["area0_max_reward"], x=x, ylabel="max reward",
                             column_labels=names, ylim=(0.0, 1.05) if in_unit else None, mark_first=True, steps=True,
                             title="best reward per area")
@@ -227,8 +252,9 @@ def format_summary(summary: Summary) -> Table:
         The table (print it with ``rich.print`` or a ``Console``).
     """
     s = summary
-    table = Table(title=f"{s.algorithm} on {s.task}" + (f", seed {s.seed}" if s.seed is not None else ""),
-                  caption=f"{len(s.plots)} plots in {s.run_dir / 'plots'}", show_header=False,
+    title = f"{s.algorithm} on {s.task}" + (f", seed {s.seed}" if s.seed is not None else "")
+    table = Table(title=escape(title), caption=escape(f"{len(s.plots)} plots in {s.run_dir / 'plots'}"),
+                  show_header=False,
                   title_style="bold", caption_justify="left")
     table.add_column(style="cyan", no_wrap=True)
     table.add_column()
@@ -254,13 +280,13 @@ def format_summary(summary: Summary) -> Table:
         parts.append(f"{a.in_archive:,} in archive")
         table.add_row(f"area {a.index}{where}", ", ".join(parts))
     for note in s.notes:
-        table.add_row("[yellow]note[/]", note)
+        table.add_row("[yellow]note[/]", escape(note))
     return table
 
 
 def _filled(archive: dict) -> dict:
     """Drops empty slots when the archive was saved with its capacity and a mask."""
-    mask = next((archive[k] for k in ("filled", "mask", "valid") if k in archive), None)
+    mask = next((archive[k] for k in ("filled", "mask") if k in archive), None)
     n = len(archive["reward"])
     if mask is None or mask.shape != (n,):
         return archive

@@ -297,10 +297,22 @@ def _row(generation, evaluations, wall_time, last_log, metrics) -> dict:
 
 
 def _archive_arrays(algo, state) -> dict[str, np.ndarray]:
-    """The policies the algorithm keeps, masked rows only, as NumPy arrays."""
+    """The policies the algorithm keeps, as NumPy arrays of the rows in use.
+
+    Every field of the snapshot is written (genome, descriptor, gt_descriptor,
+    reward, reward_area, and any an algorithm adds); arrays with one row per
+    slot keep only the rows its mask marks, other arrays are kept whole.
+    """
     snapshot = jax.device_get(algo.archive(state))
     mask = np.asarray(snapshot.mask, bool)
-    return {name: np.asarray(getattr(snapshot, name))[mask] for name in rundir.ARCHIVE_FIELDS}
+    out = {}
+    for field in dataclasses.fields(snapshot):
+        value = getattr(snapshot, field.name)
+        if field.name == "mask" or value is None:
+            continue
+        value = np.asarray(value)
+        out[field.name] = value[mask] if value.ndim and value.shape[0] == mask.shape[0] else value
+    return out
 
 
 def _device_names() -> list[str]:

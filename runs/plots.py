@@ -29,20 +29,25 @@ if TYPE_CHECKING:  # importing `tasks` pulls in brax (seconds); plotting needs o
 
 __all__ = [
     "DPI",
+    "MUTED",
+    "UNITS",
+    "as_points",
     "cell_counts",
     "descriptor_to_world",
     "draw_task",
+    "label_anchors",
     "panels",
-    "world_to_descriptor",
     "plot_archive_map",
     "plot_coverage_grid",
     "plot_curves",
     "plot_grid_heatmap",
     "save",
+    "world_to_descriptor",
 ]
-# Units of world coordinates, for axis labels; other tasks say "world units".
-MUTED = "#b0b0b0"
-UNITS = {"hardmaze": "px", "redundant_arm": "arm lengths", "curling": "table units"}
+MUTED = "#b0b0b0"  # points outside every reward area: present but quiet
+# Units of world coordinates, for axis labels; other tasks say "world units";
+# "" is the bare spec of a task that could not be built (descriptor space).
+UNITS = {"hardmaze": "px", "redundant_arm": "arm lengths", "curling": "table units", "": "descriptor units"}
 
 
 def as_points(points) -> np.ndarray:

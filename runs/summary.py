@@ -226,7 +226,7 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def fallback_spec(config: Mapping[str, Any], gt: np.ndarray):
+def fallback_spec(gt: np.ndarray):
     """A bare spec (no walls, no areas) spanning the data, to plot a run whose
     task cannot be built."""
     from tasks.spec import TaskSpec
@@ -236,10 +236,11 @@ def fallback_spec(config: Mapping[str, Any], gt: np.ndarray):
     low = finite.min(0) if len(finite) else np.zeros(2)
     high = finite.max(0) if len(finite) else np.ones(2)
     high = np.where(high > low, high, low + 1.0)
+    margin = 0.05 * (high - low)  # keep edge points whole
+    low, high = low - margin, high + margin
     low, high = tuple(map(float, low)), tuple(map(float, high))
-    task = config.get("task")
-    name = str(task.get("name") if isinstance(task, Mapping) else task)
-    return TaskSpec(name=name, observation_size=0, action_size=0, episode_length=0, descriptor_low=low,
+    # No name: plots label the axes in descriptor units (runs.plots.UNITS).
+    return TaskSpec(name="", observation_size=0, action_size=0, episode_length=0, descriptor_low=low,
                     descriptor_high=high, reward_areas=(), world_low=low, world_high=high)
 
 

@@ -77,9 +77,10 @@ def arm_points(joints: jax.Array, base: jax.Array, lengths: jax.Array) -> jax.Ar
     Returns:
         The three points, base first.
     """
-    absolute = jnp.cumsum(joints)
+    absolute = jnp.stack([joints[0], joints[0] + joints[1]])  # not cumsum: slow on CPU
     steps = lengths[:, None] * jnp.stack([-jnp.sin(absolute), jnp.cos(absolute)], axis=-1)
-    return jnp.concatenate([base[None], base[None] + jnp.cumsum(steps, axis=0)], axis=0)
+    elbow = base + steps[0]
+    return jnp.stack([base, elbow, elbow + steps[1]])
 
 
 def _contact(ball, velocity, a, b, point_velocity, reach, restitution):
@@ -283,7 +284,15 @@ class Curling(SparseRewardTask):
 
 
 def launch(physics: CurlingState, velocity) -> CurlingState:
-    """The state with the ball given `velocity` (for tests and demos)."""
+    """Gives the ball a velocity, e.g. to test the table without an arm stroke.
+
+    Args:
+        physics: a curling state.
+        velocity: the ball's new velocity (vx, vy), units per second.
+
+    Returns:
+        The state with that ball velocity.
+    """
     return physics.replace(ball_velocity=jnp.asarray(velocity, jnp.float32))
 
 

@@ -54,6 +54,16 @@ def test_nearest_centroid_matches_brute_force_and_qdax(centroids, block_size):
     np.testing.assert_array_equal(get_cells_indices(jnp.asarray(points), jnp.asarray(centroids)), expected)
 
 
+def test_nearest_centroid_in_10d_blocked_matches_brute_force():
+    rng = np.random.default_rng(5)
+    centroids = rng.random((300, 10)).astype(np.float32) + 50.0  # far from 0: centring matters
+    points = (rng.random((200, 10)) + 50.0).astype(np.float32)
+    expected = np.argmin(((points[:, None, :].astype(np.float64) - centroids[None]) ** 2).sum(-1), axis=1)
+    for block_size in (64, 4096):
+        got = ca.nearest_centroid(points, centroids, block_size=block_size)
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_nearest_centroid_ties_go_to_the_first_centroid():
     centroids = jnp.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 5.0], [1.0, 0.0]])
     np.testing.assert_array_equal(ca.nearest_centroid(jnp.array([[0.0, 0.0], [2.0, 0.0]]), centroids), [0, 0])

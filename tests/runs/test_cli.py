@@ -102,9 +102,17 @@ def test_resume_of_a_corrupt_checkpoint_says_which_file(invoke, tmp_path):
 
 def test_inspect_delegates_to_runs_inspect(invoke, tmp_path, monkeypatch):
     seen = []
-    monkeypatch.setitem(sys.modules, "runs.inspect", types.SimpleNamespace(inspect_run=seen.append))
-    assert invoke("inspect", tmp_path).exit_code == 0
-    assert seen == [tmp_path]
+
+    def inspect_run(run_dir):
+        seen.append(run_dir)
+        return "the summary"
+
+    fake = types.SimpleNamespace(inspect_run=inspect_run, format_summary=lambda s: f"printed {s}")
+    monkeypatch.setitem(sys.modules, "runs.inspect", fake)
+    monkeypatch.setattr(runs, "inspect", fake, raising=False)
+    result = invoke("inspect", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert seen == [tmp_path] and "printed the summary" in result.output
 
 
 def test_compile_cache_location(monkeypatch, tmp_path):

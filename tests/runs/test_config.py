@@ -43,6 +43,11 @@ def test_layers_defaults_preset_flags_sets(tmp_path):
     assert config.algo.batch_size == 2  # --set beats preset
     assert config.algo.sigma == 0.5  # preset beats default
     assert config.budget == 800
+    # presets may use the dotted keys of --set too
+    preset.write_text("algorithm: toy\ntask: toy_point\nalgo.batch_size: 4\ntask.episode_length: 3\n")
+    assert C.build(preset=str(preset)).algo.batch_size == 4
+    assert C.build(preset=str(preset)).task_config.episode_length == 3
+    preset.write_text("algorithm: toy\ntask: toy_point\nseed: 1\n")
     # the names may be repeated on the command line when they agree
     assert C.build("toy", "toy_point", preset=str(preset)).seed == 1
 

@@ -37,6 +37,9 @@ def test_each_preset_builds_once_its_algorithm_and_task_exist(name):
         pytest.skip(f"{raw['algorithm']!r} or {raw['task']!r} is not registered yet")
     config = C.build(preset=name)
     assert (config.algorithm, config.task) == (raw["algorithm"], raw["task"])
+    # the real algorithm and task configs survive config.yaml exactly
+    text = C.to_yaml(config)
+    assert C.from_yaml(text) == config and C.to_yaml(C.from_yaml(text)) == text
 
 
 def test_a_yaml_path_works_as_a_preset(tmp_path):

@@ -13,7 +13,6 @@ Set TOY_SLEEP_S to make every step sleep (to kill a run mid-way).
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import time
 from typing import Any
@@ -182,28 +181,6 @@ def archive(state: ToyState) -> qd_algorithm.ArchiveSnapshot:
     )
 
 
-def _tolerate_missing_builtin_tasks() -> None:
-    """Lets the task registry work while the built-in task modules are still
-    being written (tasks.registry imports them all on every lookup)."""
-    from tasks import registry
-
-    if all(importlib.util.find_spec(f"tasks.{m}") for m in ("curling", "hardmaze", "redundant_arm")):
-        return
-    original = registry._import_builtin
-    if getattr(original, "tolerant", False):
-        return
-
-    def tolerant():
-        try:
-            original()
-        except ImportError:
-            pass
-
-    tolerant.tolerant = True
-    registry._import_builtin = tolerant
-
-
-_tolerate_missing_builtin_tasks()
 tasks.register(TASK)(ToyPointTask)
 qd_algorithm.register(
     qd_algorithm.Algorithm(

@@ -11,12 +11,14 @@ from tasks.spec import RewardArea, TaskSpec
 
 class PointTask(SparseRewardTask):
     """A point starting at the origin moves by 0.1 * action each step; the
-    episode ends early when it leaves [-1, 1]^2."""
+    episode ends early when it leaves [-1, 1]^2. With `nan_beyond` set, the
+    physics returns NaN once x exceeds it (to exercise invalid rollouts)."""
 
     @dataclasses.dataclass(frozen=True)
     class Config:
         episode_length: int = 20
         policy_hidden: tuple = (3,)
+        nan_beyond: float = float("inf")
 
     def __init__(self, config=None):
         self.config = config or self.Config()
@@ -37,7 +39,8 @@ class PointTask(SparseRewardTask):
         return jnp.zeros(2)
 
     def physics_step(self, physics, action):
-        return physics + 0.1 * action
+        moved = physics + 0.1 * action
+        return jnp.where(moved[0] > self.config.nan_beyond, jnp.nan, moved)
 
     def observe(self, physics):
         return physics

@@ -1,0 +1,62 @@
+import jax
+import numpy as np
+import pytest
+
+import tasks
+from qd import algorithm
+from tests.tasks.toy import PointTask
+
+ME = algorithm.get("me")
+
+
+def _run(config, task, generations, seed=0):
+    state = ME.init(config, task, jax.random.PRNGKey(seed))
+    step = jax.jit(ME.step)
+    history = []
+    for g in range(generations):
+        state, metrics = step(state, jax.random.fold_in(jax.random.PRNGKey(seed + 1), g))
+        history.append({k: float(v) for k, v in metrics.items()})
+    return state, history
+
+
+@pytest.mark.parametrize("archive", ["grid", "cvt"])
+def test_each_cell_keeps_the_best_reward_it_was_offered(archive):
+    task = PointTask()
+    config = ME.config_cls(archive=archive, cells_per_dim=8, n_centroids=32, cvt_samples=2000, batch_size=32)
+    state, history = _run(config, task, 5)
+    r = state.repertoire
+    assert int(history[-1]["evaluations"]) == 32 * 6
+    filled = np.asarray(r.filled)
+    assert filled.sum() == history[-1]["archive_size"] > 5
+    # Re-evaluating every elite gives back the stored reward and descriptor.
+    ev = tasks.rollout(task, r.genomes[filled], jax.random.PRNGKey(0))
+    np.testing.assert_allclose(ev.reward, np.asarray(r.rewards)[filled], atol=1e-5)
+    np.testing.assert_allclose(ev.descriptor, np.asarray(r.gt_descriptors)[filled], atol=1e-5)
+    # The QD-score never decreases: elites are only replaced by better ones.
+    scores = [h["qd_score"] for h in history]
+    assert all(b >= a - 1e-6 for a, b in zip(scores, scores[1:]))
+
+
+def test_map_elites_fills_the_dense_arm_grid():
+    """On the reward-dense arm, MAP-Elites keeps filling the 50x50 grid of the
+    end effector's reach and improves its elites (QD-score rises)."""
+    task = tasks.make("redundant_arm", dense_reward=True, episode_length=20)
+    config = ME.config_cls(batch_size=128)
+    start = ME.init(config, task, jax.random.PRNGKey(0))
+    state, history = _run(config, task, 30)
+    coverage = [h["coverage"] for h in history]
+    assert coverage[-1] > 1.5 * coverage[0]
+    assert coverage[-1] > 0.15, coverage[-1]
+    assert history[-1]["archive_size"] == pytest.approx(coverage[-1] * 2500)
+    # The cells filled at the start hold better elites at the end.
+    first = np.asarray(start.repertoire.filled)
+    before = np.asarray(start.repertoire.rewards)[first]
+    after = np.asarray(state.repertoire.rewards)[first]
+    assert np.all(after >= before) and after.mean() > before.mean()
+
+
+def test_config_names_the_bad_value():
+    with pytest.raises(ValueError, match="archive must be one of grid, cvt"):
+        ME.config_cls(archive="hex")
+    with pytest.raises(ValueError, match="variation"):
+        ME.config_cls(variation="crossover")

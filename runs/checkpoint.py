@@ -8,11 +8,11 @@ Format (one ``.npz`` file per checkpoint, ``checkpoints/ckpt-<generation>.npz``)
 - ``manifest``: UTF-8 JSON (as a uint8 array) with the format version,
   generation, evaluations, wall time, extra loop counters, the run's config
   (minus budget and out), package versions, the state's treedef string, each
-  leaf's shape, dtype and weak type, and a SHA-256 checksum over the manifest
-  and every array.
+  leaf's shape, dtype, weak type and multi-device layout (mesh + partition
+  spec), and a SHA-256 checksum over the manifest and every array.
 
 No pickles: the state's structure is not stored but rebuilt from the run's
-config with `jax.eval_shape(algo.init, ...)` (cheap: nothing runs), and the
+config with `jax.eval_shape(algo.init, ...)` (cheap: traced, nothing computed), and the
 loaded leaves are unflattened into that skeleton's treedef. Files are
 written atomically (temp file, fsync, rename) and only the newest
 `keep` are kept. Anything wrong with a file raises `CheckpointError` naming
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.metadata
-import io
 import json
 import platform
 import re
@@ -142,12 +141,7 @@ def save(
     manifest["checksum"] = _checksum(manifest, arrays)
     arrays["manifest"] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
 
-    def write(f):
-        buffer = io.BytesIO()  # np.savez seeks; write the zip in memory first
-        np.savez(buffer, **arrays)
-        f.write(buffer.getbuffer())
-
-    path = write_atomic(path_for(directory, generation), write)
+    path = write_atomic(path_for(directory, generation), lambda f: np.savez(f, **arrays))
     for old in list_checkpoints(directory)[: -max(keep, 1)]:
         old.unlink(missing_ok=True)
     return path, host, specs

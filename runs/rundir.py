@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import io
 import shutil
 from pathlib import Path
 from typing import Any, Mapping
@@ -133,13 +132,8 @@ class RunDir:
 
     def write_archive(self, arrays: Mapping[str, np.ndarray]) -> Path:
         """Writes archive.npz atomically (plain arrays, no pickles)."""
-
-        def write(f):
-            buffer = io.BytesIO()
-            np.savez(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
-            f.write(buffer.getbuffer())
-
-        return write_atomic(self.archive_path, write)
+        plain = {k: np.asarray(v) for k, v in arrays.items()}
+        return write_atomic(self.archive_path, lambda f: np.savez(f, **plain))
 
 
 def create(path: str | Path, config: RunConfig, *, overwrite: bool = False) -> RunDir:

@@ -92,7 +92,8 @@ def _contact(ball, velocity, a, b, point_velocity, reach, restitution):
     -restitution times the relative normal velocity.
 
     Args:
-        ball: ball centre [2]. velocity: ball velocity [2].
+        ball: ball centre [2].
+        velocity: ball velocity [2].
         a, b: the link's end points [2].
         point_velocity: function mapping a point on the link to its velocity.
         reach: ball radius + link half-thickness.

@@ -16,7 +16,8 @@ next: it has to pull back and bend around a wall's free end.
 
 Kinematics: link i's absolute heading is pi/2 + sum of joint angles 0..i
 (angles counter-clockwise, relative to the previous link; the arm points up
-when every angle is 0). Joint angles stay in [-pi, pi]. The episode starts in
+when every angle is 0). Joint angles stay in [-(pi - 0.01), pi - 0.01] (a
+joint cannot fold its links exactly onto each other). The episode starts in
 MCGB's spiral: angles evenly spaced from 4*pi/20 down to pi/20.
 
 Action (20) in [-1, 1]: joint angle increments, scaled by `max_step` radians.
@@ -24,7 +25,7 @@ A move is refused as a whole (the joints keep their angles) if after it any
 link touches a wall or the arm leaves [0, 1]^2, if any joint's straight path
 during the move crosses a wall (so a big move cannot tunnel through a thin
 wall), or, with `self_collision`, if two non-adjacent links touch.
-Observation (20): joint angles / pi, in [-1, 1]. Descriptor: final end
+Observation (20): joint angles / pi, in (-1, 1). Descriptor: final end
 effector (x, y) in [0, 1]^2.
 """
 from __future__ import annotations
@@ -49,6 +50,11 @@ CROSS_WALLS = (
     (0.0, 0.5, 0.2, 0.5),
     (0.8, 0.5, 1.0, 0.5),
 )
+# Joint limit: just short of pi, because a joint folded by exactly pi lays a
+# link on top of the previous one and the next link then touches the one
+# before at a single point, within float rounding; 0.01 rad short, self-contact
+# is decided by a clear crossing or gap instead.
+JOINT_LIMIT = float(np.pi - 0.01)
 LINK_COLOR = (0.10, 0.25, 0.80)
 TIP_COLOR = (0.90, 0.10, 0.10)
 
@@ -176,8 +182,8 @@ class RedundantArm(SparseRewardTask):
             arm_length: total length of the arm.
             base: position of the arm's base.
             max_step: joint angle increment at action +-1, radians. 0.05 lets
-                one joint cross its whole [-pi, pi] range in ~126 steps and
-                the arm unfold from its start spiral in ~13.
+                one joint cross its whole range in ~125 steps, turn the arm
+                by 90 degrees in ~31 and unfold the start spiral in ~13.
             walls: wall segments (x0, y0, x1, y1); default the cross.
             self_collision: refuse moves where non-adjacent links touch.
             dense_reward: pay -std(joint angles) at the end instead of the
@@ -243,10 +249,10 @@ class RedundantArm(SparseRewardTask):
         return ArmState(angles=angles, joints=self.forward(angles), refused=jnp.int32(0))
 
     def physics_step(self, physics: ArmState, action: jax.Array) -> ArmState:
-        """Adds max_step * action to the joint angles (clipped to [-pi, pi])
-        unless the move is illegal, in which case nothing moves."""
+        """Adds max_step * action to the joint angles (clipped to the joint
+        limits) unless the move is illegal, in which case nothing moves."""
         c = self.config
-        angles = jnp.clip(physics.angles + c.max_step * action.astype(jnp.float32), -jnp.pi, jnp.pi)
+        angles = jnp.clip(physics.angles + c.max_step * action.astype(jnp.float32), -JOINT_LIMIT, JOINT_LIMIT)
         joints = self.forward(angles)
         legal = is_legal(joints, physics.joints, jnp.asarray(self._walls), c.self_collision)
         return ArmState(
@@ -256,7 +262,7 @@ class RedundantArm(SparseRewardTask):
         )
 
     def observe(self, physics: ArmState) -> jax.Array:
-        """Joint angles / pi, in [-1, 1]."""
+        """Joint angles / pi, in (-1, 1)."""
         return physics.angles / jnp.pi
 
     def position(self, physics: ArmState) -> jax.Array:

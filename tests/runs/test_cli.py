@@ -140,6 +140,8 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path, toy_
         XLA_FLAGS="--xla_force_host_platform_device_count=2",
         JAX_PLATFORMS="cpu",
         DIVERGENT_JAX_CACHE=jax.config.jax_compilation_cache_dir or "off",
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # cache even quick compiles, as conftest does
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
         PYTHONPATH=str(ROOT),
     )
     program = "import tests.runs.toy; from runs.cli import app; app(prog_name='divergent')"

@@ -11,16 +11,24 @@ TASK = Curling()
 START = np.array([-0.5, 0.2], np.float32)
 
 
-def _play(task, actions):
-    """Runs `task.step` over actions [T, 2]; returns the final state and the
-    per-step rewards and done flags."""
+@jax.jit
+def _run(state, actions):
+    """Steps TASK from `state` through actions [T, 2] (one compiled program
+    for every scenario); returns the final state and, per step, the physics,
+    observation, reward and done flag."""
 
     def body(state, action):
-        state = task.step(state, action)
-        return state, (state.reward, state.done)
+        state = TASK.step(state, action)
+        return state, (state.pipeline_state, state.obs, state.reward, state.done)
 
-    state, (rewards, dones) = jax.lax.scan(body, task.reset(jax.random.PRNGKey(0)), actions)
-    return state, np.asarray(rewards), np.asarray(dones)
+    return jax.lax.scan(body, state, actions)
+
+
+def _start(velocity=None):
+    state = TASK.reset(jax.random.PRNGKey(0))
+    if velocity is not None:
+        state = state.replace(pipeline_state=launch(state.pipeline_state, velocity))
+    return state
 
 
 def _two_phase(first, n_first, second, n_second, length=500):
@@ -62,18 +70,17 @@ def test_make_builds_it_and_lists_valid_fields_on_a_typo():
 
 
 def test_observation_is_ball_joints_and_joint_speeds():
-    state = TASK.step(TASK.reset(jax.random.PRNGKey(0)), jnp.array([1.0, -0.5]))
+    _, (_, obs, _, _) = _run(_start(), _two_phase((1.0, -0.5), 1, (0.0, 0.0), 0))
     c = TASK.config
-    np.testing.assert_allclose(state.obs[:2], START, atol=1e-6)  # not touched yet
-    np.testing.assert_allclose(state.obs[2:4], [c.max_joint_speed * c.dt, -0.5 * c.max_joint_speed * c.dt], rtol=1e-5)
-    np.testing.assert_allclose(state.obs[4:], [c.max_joint_speed, -0.5 * c.max_joint_speed], rtol=1e-5)
+    np.testing.assert_allclose(obs[0, :2], START, atol=1e-6)  # not touched yet
+    np.testing.assert_allclose(obs[0, 2:4], [c.max_joint_speed * c.dt, -0.5 * c.max_joint_speed * c.dt], rtol=1e-5)
+    np.testing.assert_allclose(obs[0, 4:], [c.max_joint_speed, -0.5 * c.max_joint_speed], rtol=1e-5)
 
 
 def test_joints_stop_at_their_limits():
-    task = Curling(Curling.Config(episode_length=200))
-    state, _, _ = _play(task, jnp.tile(jnp.array([-1.0, 1.0]), (200, 1)))
-    np.testing.assert_allclose(state.pipeline_state.joints, [-np.pi / 2, np.pi], atol=1e-6)
-    np.testing.assert_allclose(state.pipeline_state.joint_speed, [0.0, 0.0], atol=1e-6)
+    _, (physics, _, _, _) = _run(_start(), _two_phase((-1.0, 1.0), 200, (0.0, 0.0), 0))
+    np.testing.assert_allclose(physics.joints[199], [-np.pi / 2, np.pi], atol=1e-6)
+    np.testing.assert_allclose(physics.joint_speed[199], [0.0, 0.0], atol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +88,8 @@ def test_joints_stop_at_their_limits():
     [((1.0, 0.5), 80, (-0.5, -0.5), 80, 0), ((0.5, 0.0), 60, (0.0, 1.0), 80, 1)],
 )
 def test_hand_made_sequences_reach_each_disc_and_are_paid_at_the_end(first, n_first, second, n_second, area):
-    state, rewards, dones = _play(TASK, _two_phase(first, n_first, second, n_second))
+    state, (_, _, rewards, dones) = _run(_start(), _two_phase(first, n_first, second, n_second))
+    rewards, dones = np.asarray(rewards), np.asarray(dones)
     ball = np.asarray(state.pipeline_state.ball)
     disc = TASK.spec.reward_areas[area]
     d = np.linalg.norm(ball - np.asarray(disc.center))
@@ -94,22 +102,15 @@ def test_hand_made_sequences_reach_each_disc_and_are_paid_at_the_end(first, n_fi
 
 
 def test_friction_brings_a_launched_ball_to_an_exact_stop():
-    task = Curling(Curling.Config(episode_length=300))
-    c = task.config
-    state = task.reset(jax.random.PRNGKey(0))
+    c = TASK.config
     v0 = np.array([0.8, 0.3], np.float32)
-    state = state.replace(pipeline_state=launch(state.pipeline_state, v0))
-
-    def body(state, _):
-        state = task.step(state, jnp.zeros(2))
-        return state, (state.pipeline_state.ball, jnp.linalg.norm(state.pipeline_state.ball_velocity))
-
-    state, (balls, speeds) = jax.lax.scan(body, state, None, length=300)
-    balls, speeds = np.asarray(balls), np.asarray(speeds)
+    _, (physics, _, _, _) = _run(_start(v0), jnp.zeros((500, 2)))
+    balls = np.asarray(physics.ball)
+    speeds = np.linalg.norm(np.asarray(physics.ball_velocity), axis=1)
     assert np.all(np.diff(speeds) <= 0.0)  # the ball only slows down
     stop = int(np.argmax(speeds == 0.0))
-    assert speeds[stop] == 0.0 and 0 < stop < 300
-    # Coulomb friction alone would stop it after v0 / deceleration seconds.
+    assert speeds[stop] == 0.0 and stop > 0
+    # Coulomb friction alone would stop it after |v0| / deceleration seconds.
     assert stop * c.dt <= np.linalg.norm(v0) / c.deceleration + c.dt
     np.testing.assert_array_equal(balls[stop:], np.broadcast_to(balls[stop], balls[stop:].shape))
     travelled = np.linalg.norm(balls[-1] - START)
@@ -117,15 +118,7 @@ def test_friction_brings_a_launched_ball_to_an_exact_stop():
 
 
 def test_cushions_bounce_the_ball_back_onto_the_table():
-    task = Curling(Curling.Config(episode_length=100))
-    state = task.reset(jax.random.PRNGKey(0))
-    state = state.replace(pipeline_state=launch(state.pipeline_state, [-6.0, 0.0]))
-
-    def body(state, _):
-        state = task.step(state, jnp.zeros(2))
-        return state, state.pipeline_state
-
-    _, physics = jax.lax.scan(body, state, None, length=100)
+    _, (physics, _, _, _) = _run(_start([-6.0, 0.0]), jnp.zeros((500, 2)))
     x, vx = np.asarray(physics.ball[:, 0]), np.asarray(physics.ball_velocity[:, 0])
     assert np.all(np.abs(np.asarray(physics.ball)) <= HALF_TABLE)
     assert x.min() == pytest.approx(-HALF_TABLE, abs=0.05)  # it reached the left cushion
@@ -134,12 +127,12 @@ def test_cushions_bounce_the_ball_back_onto_the_table():
 
 def test_a_sweeping_link_pushes_the_ball_away_without_overlap():
     c = TASK.config
-    state, _, _ = _play(Curling(Curling.Config(episode_length=40)), jnp.tile(jnp.array([1.0, 0.0]), (40, 1)))
-    physics = state.pipeline_state
-    base, elbow, tip = np.asarray(TASK.arm(physics))
+    _, (trace, _, _, _) = _run(_start(), _two_phase((1.0, 0.0), 40, (0.0, 0.0), 0))
+    physics = jax.tree.map(lambda x: x[39], trace)
+    base, _, tip = np.asarray(TASK.arm(physics))
     ball = np.asarray(physics.ball)
     assert ball[0] < START[0] - 0.05  # pushed towards -x by the arm turning counter-clockwise
-    ab = tip - base
+    ab = tip - base  # q1 = 0: both links on one line
     t = np.clip(np.dot(ball - base, ab) / np.dot(ab, ab), 0, 1)
     assert np.linalg.norm(ball - (base + t * ab)) >= c.ball_radius + c.link_radius - 1e-4
 
@@ -160,14 +153,15 @@ def test_random_reference_genomes_often_move_the_ball():
 
 def test_render_puts_the_ball_and_links_where_they_are():
     physics = TASK.init_physics(jax.random.PRNGKey(0))
-    img = np.asarray(TASK.render(physics))
+    render = jax.jit(TASK.render)
+    img = np.asarray(render(physics))
     assert img.shape == (64, 64, 3) and img.min() >= 0.0 and img.max() <= 1.0
     np.testing.assert_allclose(img[_pixel(TASK, START)], BALL_COLOR)
     np.testing.assert_allclose(img[_pixel(TASK, (0.0, -0.5))], LINK_COLOR)  # link 0 points up
     np.testing.assert_allclose(img[_pixel(TASK, (-1.0, -1.0))], FELT)
 
     moved = physics.replace(ball=jnp.array([1.0, -1.0]), joints=jnp.array([np.pi / 2, 0.0]))
-    img2 = np.asarray(TASK.render(moved))
+    img2 = np.asarray(render(moved))
     np.testing.assert_allclose(img2[_pixel(TASK, START)], FELT)
     np.testing.assert_allclose(img2[_pixel(TASK, (1.0, -1.0))], BALL_COLOR)
     np.testing.assert_allclose(img2[_pixel(TASK, (0.0, -0.5))], FELT)  # the arm left

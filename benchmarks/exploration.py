@@ -1,0 +1,85 @@
+"""Exploration at equal budget: novelty search against its baselines.
+
+    python benchmarks/exploration.py --task hardmaze --budget 100000 --seeds 5 \
+        --algorithms ns random me cmaes
+
+For each algorithm and seed, runs the reference configuration until the
+budget (in episodes) is spent and reports, as mean +- std over seeds: archive
+coverage and the coverage of every evaluated policy on the task's 50x50 grid,
+how many seeds found each reward area, and the evaluations to first find.
+Results are also written as CSV (--csv) for later statistics.
+"""
+import argparse
+import time
+
+import _setup  # noqa: F401  (must come before jax)
+import jax
+import numpy as np
+
+import tasks
+from qd import algorithm
+
+
+def run(name: str, task, budget: int, seed: int) -> dict:
+    algo = algorithm.get(name)
+    config = algo.config_cls()
+    state = algo.init(config, task, jax.random.PRNGKey(seed))
+    step = jax.jit(algo.step)
+    base = jax.random.PRNGKey(seed + 10_000)
+    generation = 0
+    start = time.perf_counter()
+    while int(state.evaluations) < budget:
+        state, metrics = step(state, jax.random.fold_in(base, generation))
+        generation += 1
+    row = {k: float(v) for k, v in metrics.items()}
+    row.update(algorithm=name, seed=seed, seconds=time.perf_counter() - start)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="hardmaze")
+    parser.add_argument("--budget", type=int, default=100_000)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--algorithms", nargs="+", default=["ns", "random", "me", "cmaes"])
+    parser.add_argument("--csv", default=None)
+    args = parser.parse_args()
+    task = tasks.make(args.task)
+    n_areas = len(task.spec.reward_areas)
+    print(f"machine: {_setup.machine()}; task {args.task}, budget {args.budget:,} episodes, {args.seeds} seeds")
+    rows = []
+    for name in args.algorithms:
+        for seed in range(args.seeds):
+            rows.append(run(name, task, args.budget, seed))
+            r = rows[-1]
+            print(
+                f"  {name} seed {seed}: coverage {r['coverage']:.3f}, explored {r['explored_coverage']:.3f}, "
+                f"areas {int(r['areas_found'])}/{n_areas}, {r['seconds']:.0f}s",
+                flush=True,
+            )
+    header = f"| algorithm | archive coverage | explored coverage | " + " | ".join(
+        f"area {i} found (evals to first)" for i in range(n_areas)
+    ) + " |"
+    print("\n" + header + "\n|" + "---|" * (3 + n_areas))
+    for name in args.algorithms:
+        rs = [r for r in rows if r["algorithm"] == name]
+        cov = np.array([r["coverage"] for r in rs])
+        exp = np.array([r["explored_coverage"] for r in rs])
+        cells = []
+        for i in range(n_areas):
+            found = [r for r in rs if r[f"area{i}_found"] > 0]
+            firsts = [r[f"area{i}_first_found"] for r in found]
+            median = f", median {np.median(firsts):,.0f}" if firsts else ""
+            cells.append(f"{len(found)}/{len(rs)}{median}")
+        print(
+            f"| {name} | {cov.mean():.3f} +- {cov.std():.3f} | {exp.mean():.3f} +- {exp.std():.3f} | "
+            + " | ".join(cells) + " |"
+        )
+    if args.csv:
+        import pandas as pd
+
+        pd.DataFrame(rows).to_csv(args.csv, index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ exactly. Only `runs/` iterates, logs, checkpoints and prints.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 from flax import struct
@@ -31,6 +31,8 @@ class ArchiveSnapshot:
         reward: [N] episode returns.
         reward_area: [N] int32 reward area index, -1 for none.
         mask: [N] bool, which rows hold a policy (archives have fixed capacity).
+        generation: [N] int32 generation each policy was archived in, where the
+            archive records it (None otherwise).
     """
 
     genome: jax.Array
@@ -39,6 +41,7 @@ class ArchiveSnapshot:
     reward: jax.Array
     reward_area: jax.Array
     mask: jax.Array
+    generation: Optional[jax.Array] = None
 
 
 @dataclasses.dataclass(frozen=True)

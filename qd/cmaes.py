@@ -114,13 +114,10 @@ def step(state: CmaesState, key: jax.Array) -> tuple[CmaesState, dict]:
     fitness = jnp.where(evaluation.valid, evaluation.reward, -1e9)
     es_state = es.tell(config.es_config, es_state, genomes, fitness)
     mask = novelty_archive.select_random(k_arch, evaluation.valid, config.archive_per_generation)
-    counters = tracker.next_generation(tracker.observe(state.tracker, task.spec, evaluation))
-    archive, _ = novelty_archive.insert(
-        state.archive, population.entries_from(genomes, evaluation), mask, generation=counters.generation
+    counters, archive, metrics = tracker.record_generation(
+        state.tracker, task.spec, evaluation, state.archive, population.entries_from(genomes, evaluation), mask
     )
     state = state.replace(es_state=es_state, archive=archive, tracker=counters)
-    metrics = tracker.report(counters, task.spec, archive.gt_descriptors, archive.mask, archive.size)
-    metrics["archive_overflow"] = archive.overflow
     metrics["max_reward"] = jnp.max(fitness)
     return state, metrics
 

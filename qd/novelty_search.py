@@ -169,18 +169,15 @@ def step(state: NoveltySearchState, key: jax.Array) -> tuple[NoveltySearchState,
         mask = novelty_archive.select_most_novel(
             offspring_novelty, config.archive_per_generation, evaluation.valid
         )
-    counters = tracker.next_generation(tracker.observe(state.tracker, task.spec, evaluation))
-    archive, _ = novelty_archive.insert(state.archive, offspring, mask, generation=counters.generation)
+    counters, archive, metrics = tracker.record_generation(
+        state.tracker, task.spec, evaluation, state.archive, offspring, mask
+    )
     state = state.replace(
         population=population.take(pool, survivors),
         population_valid=pool_valid[survivors],
         archive=archive,
         tracker=counters,
     )
-    metrics = tracker.report(
-        counters, task.spec, archive.gt_descriptors, archive.mask, archive.size
-    )
-    metrics["archive_overflow"] = archive.overflow
     metrics["mean_novelty"] = jnp.mean(jnp.where(pool_valid, novelty, 0.0)[survivors])
     return state, metrics
 
@@ -194,6 +191,7 @@ def archive(state: NoveltySearchState) -> ArchiveSnapshot:
         reward=a.rewards,
         reward_area=a.reward_areas,
         mask=a.mask,
+        generation=a.generations,
     )
 
 

@@ -92,13 +92,10 @@ def step(state: RandomSearchState, key: jax.Array) -> tuple[RandomSearchState, d
     )
     evaluation = evaluate(task, policy, genomes, k_eval, sharding=state.sharding)
     mask = novelty_archive.select_random(k_arch, evaluation.valid, config.archive_per_generation)
-    counters = tracker.next_generation(tracker.observe(state.tracker, task.spec, evaluation))
-    archive, _ = novelty_archive.insert(
-        state.archive, population.entries_from(genomes, evaluation), mask, generation=counters.generation
+    counters, archive, metrics = tracker.record_generation(
+        state.tracker, task.spec, evaluation, state.archive, population.entries_from(genomes, evaluation), mask
     )
     state = state.replace(archive=archive, tracker=counters)
-    metrics = tracker.report(counters, task.spec, archive.gt_descriptors, archive.mask, archive.size)
-    metrics["archive_overflow"] = archive.overflow
     return state, metrics
 
 

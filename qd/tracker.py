@@ -7,7 +7,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from qd import metrics
+from qd import metrics, novelty_archive
+from qd.repertoire import Entries
 from tasks.evaluation import Evaluation
 from tasks.spec import TaskSpec
 
@@ -97,3 +98,21 @@ def report(
         out[f"area{i}_max_reward"] = jnp.where(tracker.areas.found[i], tracker.areas.max_reward[i], 0.0)
         out[f"area{i}_evaluations"] = tracker.areas.count[i]
     return out
+
+
+def record_generation(
+    counters: Tracker,
+    spec: TaskSpec,
+    evaluation: Evaluation,
+    archive: novelty_archive.NoveltyArchive,
+    entries: Entries,
+    insert_mask: jax.Array,
+) -> tuple[Tracker, novelty_archive.NoveltyArchive, dict[str, jax.Array]]:
+    """Closes a generation of an algorithm that keeps a novelty archive: counts
+    the batch, inserts the selected entries stamped with the new generation, and
+    returns the step's metrics (with the archive's overflow count)."""
+    counters = next_generation(observe(counters, spec, evaluation))
+    archive, _ = novelty_archive.insert(archive, entries, insert_mask, generation=counters.generation)
+    out = report(counters, spec, archive.gt_descriptors, archive.mask, archive.size)
+    out["archive_overflow"] = archive.overflow
+    return counters, archive, out

@@ -1,0 +1,139 @@
+"""What the QD loop costs on top of simulation: the throughput of an algorithm's
+jitted `step` as a fraction of the raw rollout throughput of the same batch.
+
+    python benchmarks/loop_overhead.py [--algos ns me random] [--tasks hardmaze redundant_arm curling]
+        [--gens 5 20 20] [--repeats 3] [--ns-archive-fill 0 10000]
+
+raw  = evaluations/s of `tasks.rollout` on a batch of random genomes of the
+       algorithm's batch size (200 = NS's 100 parents x 2 offspring), sharded
+       over the host devices as the algorithms shard it;
+loop = evaluations/s of `jax.jit(algo.step)` called in a Python loop (as
+       runs/loop.py does), from the state `algo.init` returns;
+fraction = loop / raw (goal >= 0.9).
+
+The "no-rollout" column is the same step with the rollout replaced by a
+fixed evaluation plus noise (an ablation in this process only): what the
+algorithm itself (selection, variation, novelty, archives, metrics) costs per
+generation. NS also runs with its archive pre-filled to --ns-archive-fill
+rows (random descriptors), as late in a 500k-evaluation run (~12.5k rows).
+Timings: compiled first, results waited for, best of --repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import time
+
+import _setup  # noqa: F401  (must come before jax)
+import jax
+import jax.numpy as jnp
+
+import tasks
+from qd import algorithm, novelty_archive
+from qd.repertoire import make_entries
+
+MODULES = {"ns": "qd.novelty_search", "me": "qd.map_elites", "random": "qd.random_search"}
+
+
+def best_seconds(fn, repeats: int) -> float:
+    fn()  # compile / warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run_steps(step, state, keys):
+    for key in keys:
+        state, _ = step(state, key)
+    return jax.block_until_ready(state)
+
+
+@contextlib.contextmanager
+def fixed_evaluation(module_name: str, evaluation):
+    """Replaces the algorithm module's `evaluate` by a constant evaluation with
+    noisy descriptors (so archives still change) for the no-rollout ablation."""
+    module = importlib.import_module(module_name)
+    original = module.evaluate
+
+    def fake(task, policy, genomes, key, **kwargs):
+        noise = 0.01 * jax.random.normal(key, evaluation.descriptor.shape)
+        return evaluation.replace(descriptor=evaluation.descriptor + noise)
+
+    module.evaluate = fake
+    try:
+        yield
+    finally:
+        module.evaluate = original
+
+
+def filled_ns_state(state, rows: int, key):
+    """`state` with `rows` random entries appended to its novelty archive."""
+    archive = state.archive
+    lo = jnp.asarray(state.task.spec.descriptor_low)
+    hi = jnp.asarray(state.task.spec.descriptor_high)
+    k_g, k_d = jax.random.split(key)
+    descriptors = lo + (hi - lo) * jax.random.uniform(k_d, (rows, lo.shape[0]))
+    entries = make_entries(
+        jax.random.normal(k_g, (rows, archive.genomes.shape[1])), descriptors, jnp.zeros(rows),
+        gt_descriptor=descriptors,
+    )
+    archive, _ = novelty_archive.insert(archive, entries)
+    return state.replace(archive=archive)
+
+
+def measure(name, algo_name, task, gens, repeats, fill=0) -> None:
+    algo = algorithm.get(algo_name)
+    config = algo.config_cls()
+    batch = algo.evaluations_per_step(config)
+    devices = jax.devices()
+    genomes = task.default_policy().init_genomes(jax.random.PRNGKey(0), batch)
+    evaluation = tasks.rollout(task, genomes, jax.random.PRNGKey(1), devices=devices)
+    raw_s = best_seconds(
+        lambda: jax.block_until_ready(tasks.rollout(task, genomes, jax.random.PRNGKey(1), devices=devices)),
+        repeats,
+    )
+    state = algo.init(config, task, jax.random.PRNGKey(2))
+    if fill:
+        state = filled_ns_state(state, fill, jax.random.PRNGKey(3))
+    keys = list(jax.random.split(jax.random.PRNGKey(4), gens))
+    # A fresh lambda per jit: jit's trace cache is keyed by the function, and
+    # the ablation below must re-trace `step` with the fake evaluation.
+    step = jax.jit(lambda s, k: algo.step(s, k))
+    loop_s = best_seconds(lambda: run_steps(step, state, keys), repeats) / gens
+    with fixed_evaluation(MODULES[algo_name], evaluation):
+        bare = jax.jit(lambda s, k: algo.step(s, k))
+        bare_s = best_seconds(lambda: run_steps(bare, state, keys), repeats) / gens
+    raw, loop = batch / raw_s, batch / loop_s
+    label = algo_name + (f" (archive {fill})" if fill else "")
+    print(
+        f"| {name} | {label} | {batch} | {raw:,.0f} | {loop:,.0f} | {loop / raw:.2f} "
+        f"| {raw_s * 1e3:.1f} | {loop_s * 1e3:.1f} | {bare_s * 1e3:.2f} |",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--algos", nargs="+", default=["ns", "me", "random"], choices=list(MODULES))
+    parser.add_argument("--tasks", nargs="+", default=["hardmaze", "redundant_arm", "curling"])
+    parser.add_argument("--gens", nargs="+", type=int, default=[5, 20, 20], help="generations timed, per task")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ns-archive-fill", nargs="+", type=int, default=[0, 10_000])
+    args = parser.parse_args()
+    gens = dict(zip(args.tasks, args.gens + args.gens[-1:] * len(args.tasks)))
+    print(f"machine: {_setup.machine()}")
+    print("| task | algorithm | batch | raw evals/s | loop evals/s | fraction | rollout ms | step ms | no-rollout ms |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for task_name in args.tasks:
+        task = tasks.make(task_name)
+        for algo_name in args.algos:
+            for fill in args.ns_archive_fill if algo_name == "ns" else [0]:
+                measure(task_name, algo_name, task, gens[task_name], args.repeats, fill)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,11 +2,11 @@
 jitted `step` as a fraction of the raw rollout throughput of the same batch.
 
     python benchmarks/loop_overhead.py [--algos ns me random] [--tasks hardmaze redundant_arm curling]
-        [--gens 5 20 20] [--repeats 3] [--ns-archive-fill 0 10000]
+        [--gens 5 20 20] [--repeats 5] [--ns-archive-fill 0 10000]
 
-raw  = evaluations/s of `tasks.rollout` on a batch of random genomes of the
-       algorithm's batch size (200 = NS's 100 parents x 2 offspring), sharded
-       over the host devices as the algorithms shard it;
+raw  = evaluations/s of `tasks.rollout` called in a Python loop on a batch of
+       random genomes of the algorithm's batch size (200 = NS's 100 parents
+       x 2 offspring), sharded over the host devices as the algorithms shard it;
 loop = evaluations/s of `jax.jit(algo.step)` called in a Python loop (as
        runs/loop.py does), from the state `algo.init` returns;
 fraction = loop / raw (goal >= 0.9).
@@ -16,7 +16,8 @@ fixed evaluation plus noise (an ablation in this process only): what the
 algorithm itself (selection, variation, novelty, archives, metrics) costs per
 generation. NS also runs with its archive pre-filled to --ns-archive-fill
 rows (random descriptors), as late in a 500k-evaluation run (~12.5k rows).
-Timings: compiled first, results waited for, best of --repeats.
+Timings: compiled first, results waited for, best of --repeats, the three
+measurements of a row taking turns so that they see the same machine load.
 """
 from __future__ import annotations
 
@@ -36,13 +37,17 @@ from qd.repertoire import make_entries
 MODULES = {"ns": "qd.novelty_search", "me": "qd.map_elites", "random": "qd.random_search"}
 
 
-def best_seconds(fn, repeats: int) -> float:
-    fn()  # compile / warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_seconds(fns: dict, repeats: int) -> dict:
+    """Best wall time (s) of each no-argument function, after one warm-up call
+    each; the functions take turns so that all see the same machine load."""
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - start)
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
     return best
 
 
@@ -92,21 +97,33 @@ def measure(name, algo_name, task, gens, repeats, fill=0) -> None:
     devices = jax.devices()
     genomes = task.default_policy().init_genomes(jax.random.PRNGKey(0), batch)
     evaluation = tasks.rollout(task, genomes, jax.random.PRNGKey(1), devices=devices)
-    raw_s = best_seconds(
-        lambda: jax.block_until_ready(tasks.rollout(task, genomes, jax.random.PRNGKey(1), devices=devices)),
-        repeats,
-    )
+    rollout_keys = list(jax.random.split(jax.random.PRNGKey(1), gens))
+
+    def rollouts():  # as many batches as generations, dispatched like the loop
+        return jax.block_until_ready([tasks.rollout(task, genomes, k, devices=devices) for k in rollout_keys])
+
     state = algo.init(config, task, jax.random.PRNGKey(2))
     if fill:
         state = filled_ns_state(state, fill, jax.random.PRNGKey(3))
     keys = list(jax.random.split(jax.random.PRNGKey(4), gens))
     # A fresh lambda per jit: jit's trace cache is keyed by the function, and
-    # the ablation below must re-trace `step` with the fake evaluation.
+    # the ablation must trace `step` anew with the fake evaluation. Two steps
+    # trace every input signature (the state `init` returns and the one
+    # `step` returns differ), so nothing is traced again outside the context.
     step = jax.jit(lambda s, k: algo.step(s, k))
-    loop_s = best_seconds(lambda: run_steps(step, state, keys), repeats) / gens
+    bare = jax.jit(lambda s, k: algo.step(s, k))
+    run_steps(step, state, keys[:2])
     with fixed_evaluation(MODULES[algo_name], evaluation):
-        bare = jax.jit(lambda s, k: algo.step(s, k))
-        bare_s = best_seconds(lambda: run_steps(bare, state, keys), repeats) / gens
+        run_steps(bare, state, keys[:2])
+    best = best_seconds(
+        {
+            "raw": rollouts,
+            "loop": lambda: run_steps(step, state, keys),
+            "bare": lambda: run_steps(bare, state, keys),
+        },
+        repeats,
+    )
+    raw_s, loop_s, bare_s = (best[name] / gens for name in ("raw", "loop", "bare"))
     raw, loop = batch / raw_s, batch / loop_s
     label = algo_name + (f" (archive {fill})" if fill else "")
     print(
@@ -121,7 +138,7 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=["ns", "me", "random"], choices=list(MODULES))
     parser.add_argument("--tasks", nargs="+", default=["hardmaze", "redundant_arm", "curling"])
     parser.add_argument("--gens", nargs="+", type=int, default=[5, 20, 20], help="generations timed, per task")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--ns-archive-fill", nargs="+", type=int, default=[0, 10_000])
     args = parser.parse_args()
     gens = dict(zip(args.tasks, args.gens + args.gens[-1:] * len(args.tasks)))

@@ -1,7 +1,7 @@
 """MAP-Elites throughput: divergent's `me` vs QDax 0.5's `MAPElites`, in one process.
 
     python benchmarks/map_elites.py [--part arm tasks] [--arm-batches 100 1024]
-        [--task-batch 200] [--gens 100] [--task-gens 20] [--repeats 3] [--no-scan]
+        [--task-batch 200] [--gens 200] [--task-gens 20] [--repeats 5] [--no-scan]
 
 Both sides run the same loop: uniform selection of 2 x batch parents among the
 filled cells, iso+line variation (same sigmas and clip bounds), evaluation,
@@ -199,7 +199,7 @@ def main() -> None:
     parser.add_argument("--hardmaze-steps", type=int, default=500)
     parser.add_argument("--gens", type=int, default=200, help="generations timed on the arm")
     parser.add_argument("--task-gens", type=int, default=20, help="generations timed on our tasks")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-scan", dest="scan", action="store_false")
     parser.add_argument("--no-shard", dest="shard", action="store_false", help="(tasks) one device")
     args = parser.parse_args()

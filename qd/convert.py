@@ -167,7 +167,9 @@ def from_pyribs_grid(archive: Any) -> Tuple[GridSpec, Repertoire]:
         (the grid spec, the repertoire).
     """
     spec = GridSpec(
-        tuple(archive.lower_bounds), tuple(archive.upper_bounds), tuple(int(d) for d in archive.dims)
+        tuple(archive.lower_bounds),
+        tuple(archive.upper_bounds),
+        tuple(int(d) for d in archive.dims),
     )
     return spec, _from_ribs(archive, np.asarray(cell_centres(spec)))
 

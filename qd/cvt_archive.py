@@ -8,11 +8,12 @@ and are cached by their parameters. A descriptor belongs to its nearest
 centroid (first centroid on exact ties, like ``argmin``). Insertion rules
 (ties, NaN, batch conflicts) are those of ``qd.repertoire``.
 
-Nearest-centroid lookup is blocked over centroids (bounded memory, and the
-score tile stays in cache) and uses the matrix-product distance form on
-centred points, except for descriptors of at most 3 dimensions where the
-direct form is faster on CPU; see benchmarks/README.md for the comparison
-with QDax's broadcast ``get_cells_indices``.
+Nearest-centroid lookup is blocked over centroids (bounded memory) and uses
+the matrix-product distance form on centred points, except for descriptors
+of at most 3 dimensions where the direct form is faster on CPU; the argmin
+runs in two stages (over group minima, then within the best group), which
+is what makes it faster than QDax's broadcast ``get_cells_indices`` in low
+dimensions too (benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -30,10 +31,11 @@ from qd.repertoire import Entries, Repertoire, empty_repertoire, insert_by_cell
 
 Array = jax.Array
 
-# Measured on a 2-core CPU (benchmarks/centroids.py): a B x 2048 score tile
-# stays in cache; whole-matrix argmins are 3-5x slower.
-DEFAULT_BLOCK_SIZE = 2048
+# Measured on a 2-core CPU (benchmarks/centroids.py, 1024 descriptors): 4096
+# centroids per block was best in 2, 3 and 10 dimensions.
+DEFAULT_BLOCK_SIZE = 4096
 _DIRECT_MAX_DIM = 3
+_GROUP = 16
 
 
 def cvt_centroids(
@@ -75,7 +77,9 @@ def cvt_centroids(
     low_t = tuple(float(v) for v in np.atleast_1d(low))
     high_t = tuple(float(v) for v in np.atleast_1d(high))
     if len(low_t) != len(high_t) or not low_t:
-        raise ValueError(f"low and high must be non-empty and of equal length, got {low_t}, {high_t}")
+        raise ValueError(
+            f"low and high must be non-empty and of equal length, got {low_t}, {high_t}"
+        )
     if not all(np.isfinite(low_t + high_t)) or any(h <= l for l, h in zip(low_t, high_t)):
         raise ValueError(f"bounds must be finite with high > low, got {low_t}, {high_t}")
     key = (int(n_cells), low_t, high_t, int(n_samples), int(seed))
@@ -156,31 +160,64 @@ def _nearest_centroid(descriptors, centroids, block_size):
         return jnp.sum(jnp.square(block), axis=1)[None, :] - 2.0 * cross
 
     n_cells = c.shape[0]
-    if n_cells <= block_size:
-        return jnp.argmin(scores(c), axis=1).astype(jnp.int32)
-    n_full = n_cells // block_size
+    size = min(block_size, n_cells)
+    if size > _GROUP and size < n_cells:
+        size = size // _GROUP * _GROUP  # whole groups in every full block
+    n_full = n_cells // size
 
     def step(best, block):
         block_c, start = block
-        s = scores(block_c)
-        arg = jnp.argmin(s, axis=1)
-        val = jnp.take_along_axis(s, arg[:, None], axis=1)[:, 0]
+        val, arg = _block_argmin(scores, block_c)
         better = val < best[0]  # strict: the earlier block keeps ties
         return (
             jnp.where(better, val, best[0]),
-            jnp.where(better, start + arg.astype(jnp.int32), best[1]),
+            jnp.where(better, start + arg, best[1]),
         ), None
 
     best = (jnp.full((x.shape[0],), jnp.inf, jnp.float32), jnp.zeros((x.shape[0],), jnp.int32))
-    blocks = (
-        c[: n_full * block_size].reshape(n_full, block_size, -1),
-        jnp.arange(n_full, dtype=jnp.int32) * block_size,
-    )
-    best, _ = lax.scan(step, best, blocks)
-    if n_full * block_size < n_cells:
-        start = n_full * block_size
+    if n_full == 1:
+        best, _ = step(best, (c[:size], jnp.int32(0)))
+    else:
+        blocks = (
+            c[: n_full * size].reshape(n_full, size, -1),
+            jnp.arange(n_full, dtype=jnp.int32) * size,
+        )
+        best, _ = lax.scan(step, best, blocks)
+    if n_full * size < n_cells:
+        start = n_full * size
         best, _ = step(best, (c[start:], jnp.int32(start)))
     return best[1]
+
+
+def _block_argmin(scores, block: Array) -> Tuple[Array, Array]:
+    """Row minima and first arg-minima of the [B, W] ``scores(block)``, in two stages.
+
+    The minimum of each group of 16 columns is a plain (vectorised)
+    reduction; the slower arg-reduction then runs over W / 16 group minima
+    and over the 16 columns of the winning group only. The first group
+    holding the minimum, then its first column, is the first column overall.
+    Columns left over when W is not a multiple of 16 are scored apart (padding
+    the scores would copy them) and lose ties, being later.
+    """
+    width = block.shape[0]
+    main = width // _GROUP * _GROUP if width > 2 * _GROUP else 0
+    if not main:
+        s = scores(block)
+        arg = jnp.argmin(s, axis=1)
+        return jnp.take_along_axis(s, arg[:, None], axis=1)[:, 0], arg.astype(jnp.int32)
+    s = scores(block[:main])
+    grouped = s.reshape(s.shape[0], main // _GROUP, _GROUP)
+    group = jnp.argmin(jnp.min(grouped, axis=2), axis=1)
+    members = jnp.take_along_axis(grouped, group[:, None, None], axis=1)[:, 0, :]
+    inner = jnp.argmin(members, axis=1)
+    value = jnp.take_along_axis(members, inner[:, None], axis=1)[:, 0]
+    arg = (group * _GROUP + inner).astype(jnp.int32)
+    if main < width:
+        rest_value, rest_arg = _block_argmin(scores, block[main:])
+        later = rest_value < value
+        value = jnp.where(later, rest_value, value)
+        arg = jnp.where(later, main + rest_arg, arg)
+    return value, arg
 
 
 def init(centroids: Array, genome_size: int, gt_size: Optional[int] = None) -> Repertoire:

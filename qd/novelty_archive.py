@@ -273,7 +273,9 @@ class ThresholdConfig:
         if self.increase_rate is not None and not self.increase_rate > 1.0:
             raise ValueError(f"increase_rate must be > 1, got {self.increase_rate}")
         if not isinstance(self.increase_above, int) or self.increase_above < 0:
-            raise ValueError(f"increase_above must be a non-negative integer, got {self.increase_above}")
+            raise ValueError(
+                f"increase_above must be a non-negative integer, got {self.increase_above}"
+            )
 
 
 @struct.dataclass

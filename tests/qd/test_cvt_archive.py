@@ -70,6 +70,12 @@ def test_nearest_centroid_ties_go_to_the_first_centroid():
     np.testing.assert_array_equal(
         ca.nearest_centroid(jnp.array([[2.0, 0.0]]), centroids, block_size=3), [0]
     )
+    # Wide blocks take the two-stage (group minimum) path: still the first.
+    many = np.random.default_rng(0).random((200, 2)).astype(np.float32)
+    many[[41, 70, 150]] = many[40]
+    queries = jnp.asarray(many[[40, 40]])
+    for block_size in (4096, 64, 45):
+        np.testing.assert_array_equal(ca.nearest_centroid(queries, many, block_size=block_size), [40, 40])
 
 
 def test_insert_rules_and_parity_with_pyribs(centroids):

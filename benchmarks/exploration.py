@@ -6,7 +6,8 @@
 For each algorithm and seed, runs the reference configuration until the
 budget (in episodes) is spent and reports, as mean +- std over seeds: archive
 coverage and the coverage of every evaluated policy on the task's 50x50 grid,
-how many seeds found each reward area, and the evaluations to first find.
+how many seeds found each reward area, the evaluations to first find, and
+the best reward reached in each area (0 for a seed that did not find it).
 Results are also written as CSV (--csv) for later statistics.
 """
 import argparse
@@ -58,9 +59,9 @@ def main() -> None:
                 flush=True,
             )
     header = f"| algorithm | archive coverage | explored coverage | " + " | ".join(
-        f"area {i} found (evals to first)" for i in range(n_areas)
+        f"area {i} found (evals to first) | area {i} max reward" for i in range(n_areas)
     ) + " |"
-    print("\n" + header + "\n|" + "---|" * (3 + n_areas))
+    print("\n" + header + "\n|" + "---|" * (3 + 2 * n_areas))
     for name in args.algorithms:
         rs = [r for r in rows if r["algorithm"] == name]
         cov = np.array([r["coverage"] for r in rs])
@@ -71,6 +72,8 @@ def main() -> None:
             firsts = [r[f"area{i}_first_found"] for r in found]
             median = f", median {np.median(firsts):,.0f}" if firsts else ""
             cells.append(f"{len(found)}/{len(rs)}{median}")
+            best = np.array([r[f"area{i}_max_reward"] for r in rs])  # 0 where not found
+            cells.append(f"{best.mean():.3f} +- {best.std():.3f}")
         print(
             f"| {name} | {cov.mean():.3f} +- {cov.std():.3f} | {exp.mean():.3f} +- {exp.std():.3f} | "
             + " | ".join(cells) + " |"

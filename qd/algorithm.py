@@ -56,6 +56,9 @@ class Algorithm:
         archive: state -> ArchiveSnapshot of what the algorithm keeps.
         evaluations_per_step: config -> episodes one `step` spends.
         description: one line for `divergent list`.
+        extras: optional state -> {name: NumPy array} of what else the run
+            saves and `divergent inspect` shows (e.g. SERENE's reward archive
+            and emitter history); names are "<group>/<column>".
     """
 
     name: str
@@ -65,6 +68,7 @@ class Algorithm:
     archive: Callable[[Any], ArchiveSnapshot]
     evaluations_per_step: Callable[[Any], int]
     description: str = ""
+    extras: Optional[Callable[[Any], dict]] = None
 
 
 _ALGORITHMS: dict[str, Algorithm] = {}
@@ -99,7 +103,8 @@ def _import_builtin() -> None:
     import importlib
 
     # Each module registers itself on import; a module not written yet is skipped.
-    for module in ("qd.novelty_search", "qd.map_elites", "qd.random_search", "qd.cmaes"):
+    for module in ("qd.novelty_search", "qd.map_elites", "qd.random_search", "qd.cmaes", "qd.serene",
+                   "qd.nsga2", "qd.cma_me"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:

@@ -2,7 +2,9 @@
 tutorial", arXiv:1604.00772), through evosax: the objective-driven baseline.
 
 On a sparse-reward task the reward is 0 almost everywhere, so CMA-ES mostly
-drifts; that is the point of the baseline. Like novelty search it keeps a
+drifts and its step size collapses; that is the point of the baseline. A
+collapsed (or non-finite) search restarts from a fresh random mean, the usual
+CMA-ES termination criterion on step size (Hansen 2016, appendix B.3). Like novelty search it keeps a
 random subset of what it evaluates in an archive, for plots and coverage.
 """
 from __future__ import annotations
@@ -34,6 +36,8 @@ class CmaesConfig:
         archive_capacity: rows of the archive.
         genome_low, genome_high, init_std: the initial mean is one N(0,
             init_std) genome clipped; asked genomes are clipped too.
+        restart_sigma: restart from a new random mean once the step size falls
+            below this (or stops being finite); 0 disables restarts.
         shard: split each batch over all devices when it divides evenly.
     """
 
@@ -45,6 +49,7 @@ class CmaesConfig:
     genome_low: float = -5.0
     genome_high: float = 5.0
     init_std: float = 1.0
+    restart_sigma: float = 1e-6
     shard: bool = True
 
     def __post_init__(self):
@@ -57,6 +62,8 @@ class CmaesConfig:
                 f"archive_per_generation ({self.archive_per_generation}) must be <= population_size "
                 f"({self.population_size})"
             )
+        if not self.restart_sigma >= 0:
+            raise ValueError(f"restart_sigma must be >= 0, got {self.restart_sigma!r}")
         self.es_config  # validates the ES settings
 
     @property
@@ -88,12 +95,8 @@ def init(config: CmaesConfig, task, key: jax.Array) -> CmaesState:
     """Centres the search on one random genome; spends no evaluation."""
     policy = task.default_policy()
     spec = task.spec
-    k_mean, k_es = jax.random.split(key)
-    mean = variation.init_genomes(
-        k_mean, 1, policy.genome_size, std=config.init_std, low=config.genome_low, high=config.genome_high
-    )[0]
     return CmaesState(
-        es_state=es.init(config.es_config, k_es, mean, config.sigma0),
+        es_state=_fresh_search(config, policy.genome_size, key),
         archive=novelty_archive.init(
             config.archive_capacity, policy.genome_size, spec.descriptor_size, spec.descriptor_size
         ),
@@ -104,21 +107,33 @@ def init(config: CmaesConfig, task, key: jax.Array) -> CmaesState:
     )
 
 
+def _fresh_search(config: CmaesConfig, genome_size: int, key: jax.Array) -> es.ESState:
+    k_mean, k_es = jax.random.split(key)
+    mean = variation.init_genomes(
+        k_mean, 1, genome_size, std=config.init_std, low=config.genome_low, high=config.genome_high
+    )[0]
+    return es.init(config.es_config, k_es, mean, config.sigma0)
+
+
 def step(state: CmaesState, key: jax.Array) -> tuple[CmaesState, dict]:
     """Ask, evaluate, tell (maximising the reward)."""
     config, task = state.config, state.task
-    k_ask, k_eval, k_arch = jax.random.split(key, 3)
+    k_ask, k_eval, k_arch, k_restart = jax.random.split(key, 4)
     genomes, es_state = es.ask(config.es_config, state.es_state, k_ask)
     evaluation = evaluate(task, task.default_policy(), genomes, k_eval, sharding=state.sharding)
     # Invalid rollouts rank below every valid one.
     fitness = jnp.where(evaluation.valid, evaluation.reward, -1e9)
     es_state = es.tell(config.es_config, es_state, genomes, fitness)
+    sigma = jnp.max(es_state.sigma)
+    collapsed = ~jnp.isfinite(sigma) | (sigma < config.restart_sigma)
+    fresh = _fresh_search(config, genomes.shape[-1], k_restart)
+    es_state = jax.tree.map(lambda new, old: jnp.where(collapsed, new, old), fresh, es_state)
     mask = novelty_archive.select_random(k_arch, evaluation.valid, config.archive_per_generation)
     counters, archive, metrics = tracker.record_generation(
         state.tracker, task.spec, evaluation, state.archive, population.entries_from(genomes, evaluation), mask
     )
     state = state.replace(es_state=es_state, archive=archive, tracker=counters)
-    metrics["max_reward"] = jnp.max(fitness)
+    metrics["restarted"] = collapsed.astype(jnp.float32)
     return state, metrics
 
 

@@ -14,9 +14,20 @@ of at most 3 dimensions where the direct form is faster on CPU; the argmin
 runs in two stages (over group minima, then within the best group), which
 is what makes it faster than QDax's broadcast ``get_cells_indices`` in low
 dimensions too (benchmarks/README.md).
+
+In 2 and 3 dimensions a ``CellLookup`` (built once on the host from the
+centroids, see ``cell_lookup``) avoids scoring every centroid: a regular grid
+of buckets over the descriptor box lists, per bucket, the few centroids that
+can be nearest to a point of the bucket, and a descriptor is scored against
+its bucket's list only (about 7 centroids instead of 1000). The list of a
+bucket holds every centroid whose Voronoi cell can meet the bucket (a
+conservative test with a margin), and distances are computed as in the
+brute force, so the cell is the same, ties included. A batch with a
+descriptor outside the box falls back to the brute force.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -27,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from qd.repertoire import Entries, Repertoire, empty_repertoire, insert_by_cell
+from qd.repertoire import Entries, Repertoire, empty_repertoire, insert_by_cell, resolve_mask
 
 Array = jax.Array
 
@@ -114,8 +125,170 @@ def _centroids_in_memory(key) -> np.ndarray:
     return centroids
 
 
+# A bucket is grown by this fraction of its side on every side when its
+# candidates are listed. This covers the float32 rounding of a descriptor's
+# bucket (~1e-7 x buckets per dimension, in bucket sides) and of the distances
+# that pick the nearest centroid (it adds ~2e-2 bucket sides squared to the
+# threshold, against ~1e-7 x buckets per dimension x a few for the rounding).
+_LOOKUP_MARGIN = 1e-2
+
+
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class CellLookup:
+    """Candidate centroids per bucket of a regular grid over a box (hashable,
+    so it can be a static jit argument; equal when built from equal inputs).
+
+    Attributes:
+        low: lower corner of the box.
+        high: upper corner of the box.
+        buckets: buckets per dimension (about square buckets: descriptor
+            distances are Euclidean in the descriptor's own units).
+        candidates: [prod(buckets), K] int32 centroid indices per bucket (C
+            order, last dimension fastest), ascending, padded by repeating the
+            bucket's first candidate.
+        digest: hash of all of the above.
+    """
+
+    low: Tuple[float, ...]
+    high: Tuple[float, ...]
+    buckets: Tuple[int, ...]
+    candidates: np.ndarray
+    digest: str
+
+    @property
+    def n_dims(self) -> int:
+        return len(self.low)
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, CellLookup) and other.digest == self.digest
+
+    def __repr__(self) -> str:
+        return (
+            f"CellLookup(buckets={self.buckets}, "
+            f"candidates={self.candidates.shape[1]}, digest={self.digest[:12]})"
+        )
+
+
+def cell_lookup(
+    centroids,
+    low: Sequence[float],
+    high: Sequence[float],
+    *,
+    buckets_per_cell: float = 4.0,
+    max_candidates: int = 64,
+) -> Optional[CellLookup]:
+    """Builds the bucket lookup of ``nearest_centroid`` (host side, NumPy/SciPy).
+
+    A centroid is listed for a bucket when its distance to the (slightly
+    grown) bucket is at most the smallest, over all centroids, of the largest
+    distance from a centroid to the bucket: any other centroid is farther from
+    every point of the bucket than that one.
+
+    Args:
+        centroids: [C, k] centroids (concrete values, not traced).
+        low: lower bounds of the descriptor box.
+        high: upper bounds (> low).
+        buckets_per_cell: about this many buckets per centroid.
+        max_candidates: give up (None) when a bucket would list more.
+
+    Returns:
+        The lookup, or None where it would not pay: k > 3, or too many
+        candidates in some bucket.
+    """
+    c = np.asarray(centroids, np.float32)
+    if c.ndim != 2 or c.shape[0] < 1:
+        raise ValueError(f"centroids must be a non-empty [C, k] array, got {c.shape}")
+    dims = c.shape[1]
+    low_a = np.asarray(low, np.float64).reshape(-1)
+    high_a = np.asarray(high, np.float64).reshape(-1)
+    if low_a.shape != (dims,) or high_a.shape != (dims,):
+        raise ValueError(f"low and high must have {dims} values, got {low_a.shape} and {high_a.shape}")
+    if not (np.all(np.isfinite(low_a)) and np.all(np.isfinite(high_a)) and np.all(high_a > low_a)):
+        raise ValueError(f"bounds must be finite with high > low, got {tuple(low_a)}, {tuple(high_a)}")
+    if dims > _DIRECT_MAX_DIM:
+        return None
+    key = (
+        hashlib.sha1(np.ascontiguousarray(c).tobytes()).hexdigest(), c.shape,
+        tuple(low_a), tuple(high_a), float(buckets_per_cell), int(max_candidates),
+    )
+    if key not in _LOOKUPS:
+        if len(_LOOKUPS) >= 16:
+            _LOOKUPS.clear()
+        _LOOKUPS[key] = _build_cell_lookup(c, low_a, high_a, float(buckets_per_cell), int(max_candidates))
+    return _LOOKUPS[key]
+
+
+# Lookups already built, by the digest of their centroids and their settings.
+_LOOKUPS: dict = {}
+
+
+def _build_cell_lookup(c, low_a, high_a, buckets_per_cell, max_candidates) -> Optional[CellLookup]:
+    from scipy.spatial import cKDTree
+
+    c = c.astype(np.float64)
+    n_cells, dims = c.shape
+    side = high_a - low_a
+    target = buckets_per_cell * n_cells
+    # Square buckets, about `target` of them; a side too short for one
+    # bucket gets one, and the others share the rest.
+    single = np.zeros(dims, bool)
+    while True:
+        scale = (target / np.prod(side[~single])) ** (1.0 / np.sum(~single))
+        short = ~single & (side * scale < 1.0)
+        if not short.any():
+            break
+        single |= short
+    buckets = tuple(1 if one else max(1, int(round(v))) for one, v in zip(single, side * scale))
+    width = side / np.asarray(buckets)
+    index = np.stack(
+        [g.ravel() for g in np.meshgrid(*[np.arange(n) for n in buckets], indexing="ij")], axis=1
+    )
+    lo = low_a + index * width - _LOOKUP_MARGIN * width
+    hi = low_a + (index + 1) * width + _LOOKUP_MARGIN * width
+    centre = (lo + hi) / 2
+    half_diagonal = np.linalg.norm(hi - lo, axis=1) / 2
+    tree = cKDTree(c)
+    nearest, _ = tree.query(centre)
+    # Every listed centroid lies within this radius of the bucket centre.
+    radius = (nearest + 2 * half_diagonal) * (1 + 1e-9) + 1e-12
+    near = tree.query_ball_point(centre, radius, return_sorted=True)
+    counts = np.fromiter((len(n) for n in near), np.int64, len(near))
+    bucket = np.repeat(np.arange(len(near)), counts)  # one row per (bucket, centroid) pair
+    cell = np.concatenate([np.asarray(n, np.int64) for n in near])
+    p = c[cell]
+    min_d = np.sum(np.maximum(np.maximum(lo[bucket] - p, p - hi[bucket]), 0.0) ** 2, axis=1)
+    max_d = np.sum(np.maximum(np.abs(p - lo[bucket]), np.abs(p - hi[bucket])) ** 2, axis=1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    threshold = np.minimum.reduceat(max_d, starts)
+    keep = min_d <= threshold[bucket] * (1 + 1e-6) + 1e-30
+    bucket, cell = bucket[keep], cell[keep]  # still grouped by bucket, cells ascending
+    kept = np.bincount(bucket, minlength=len(near))
+    width_k = int(kept.max())
+    if width_k > max_candidates:
+        return None
+    first = np.concatenate([[0], np.cumsum(kept)[:-1]])
+    column = np.arange(len(cell)) - first[bucket]
+    candidates = np.repeat(cell[first][:, None], width_k, axis=1)  # pad: the first candidate
+    candidates[bucket, column] = cell
+    candidates = candidates.astype(np.int32)
+    candidates.setflags(write=False)
+    low_t, high_t = tuple(float(v) for v in low_a), tuple(float(v) for v in high_a)
+    digest = hashlib.sha1(
+        repr((low_t, high_t, buckets, candidates.shape)).encode() + candidates.tobytes()
+    ).hexdigest()
+    return CellLookup(low_t, high_t, buckets, candidates, digest)
+
+
 def nearest_centroid(
-    descriptors: Array, centroids: Array, *, block_size: int = DEFAULT_BLOCK_SIZE
+    descriptors: Array,
+    centroids: Array,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+    lookup: Optional[CellLookup] = None,
+    relevant: Optional[Array] = None,
 ) -> Array:
     """Index of the nearest centroid of each descriptor.
 
@@ -123,12 +296,18 @@ def nearest_centroid(
         descriptors: [B, k] points.
         centroids: [C, k] centroids.
         block_size: centroids per block; memory is B x block_size.
+        lookup: optional ``cell_lookup`` of these centroids; then a batch
+            whose (relevant) descriptors all lie in its box is scored against
+            the bucket candidates only (same result).
+        relevant: optional [B] bool, rows whose index matters (with a lookup,
+            other rows may lie outside the box without forcing the brute
+            force; their index is then arbitrary).
 
     Returns:
         [B] int32 indices (first centroid on exact ties).
 
     Raises:
-        ValueError: on bad shapes or block size.
+        ValueError: on bad shapes or block size, or a lookup of other sizes.
     """
     descriptors = jnp.asarray(descriptors)
     centroids = jnp.asarray(centroids)
@@ -139,7 +318,50 @@ def nearest_centroid(
         )
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive integer, got {block_size!r}")
-    return _nearest_centroid(descriptors, centroids, block_size)
+    if lookup is None:
+        return _nearest_centroid(descriptors, centroids, block_size)
+    if not isinstance(lookup, CellLookup):
+        raise ValueError(f"lookup must be a CellLookup or None, got {type(lookup).__name__}")
+    if lookup.n_dims != descriptors.shape[1] or int(lookup.candidates.max()) >= centroids.shape[0]:
+        raise ValueError(
+            f"lookup was built for {lookup.n_dims}-d centroids and at least "
+            f"{int(lookup.candidates.max()) + 1} of them, got {centroids.shape}"
+        )
+    relevant = resolve_mask(relevant, descriptors.shape[0], "relevant")
+    return _nearest_centroid_lookup(descriptors, centroids, relevant, lookup, block_size)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _nearest_centroid_lookup(descriptors, centroids, relevant, lookup: CellLookup, block_size):
+    x = descriptors.astype(jnp.float32)
+    c = centroids.astype(jnp.float32)
+    low = np.asarray(lookup.low, np.float32)
+    high = np.asarray(lookup.high, np.float32)
+    buckets = np.asarray(lookup.buckets, np.float32)
+    margin = np.float32(_LOOKUP_MARGIN) * (high - low) / buckets
+    inside = jnp.all((x >= low - margin) & (x <= high + margin), axis=1)
+
+    def by_bucket(x):
+        # Same centring and distance form as the brute force, so same values.
+        centre = jnp.mean(c, axis=0)
+        coords = jnp.floor((x - low) * (buckets / (high - low)))
+        coords = jnp.clip(coords, 0, buckets - 1).astype(jnp.int32)
+        strides = np.cumprod((1,) + lookup.buckets[:0:-1])[::-1].astype(np.int32)
+        bucket = jnp.sum(coords * jnp.asarray(strides), axis=1)
+        candidates = jnp.asarray(lookup.candidates)[bucket]  # [B, K]
+        scores = jnp.sum(jnp.square((x - centre)[:, None, :] - (c - centre)[candidates]), axis=-1)
+        best = jnp.argmin(scores, axis=1)  # candidates ascend: first on ties
+        return jnp.take_along_axis(candidates, best[:, None], axis=1)[:, 0]
+
+    # The bucket path runs outside the conditional (so it fuses with its
+    # neighbours); the conditional only swaps in the brute force when needed.
+    return lax.cond(
+        jnp.all(inside | ~relevant),
+        lambda x, fast: fast,
+        lambda x, fast: _nearest_centroid(x, c, block_size),
+        x,
+        by_bucket(x),
+    )
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -241,13 +463,14 @@ def init(centroids: Array, genome_size: int, gt_size: Optional[int] = None) -> R
     return empty_repertoire(centroids, genome_size, gt_size)
 
 
-@functools.partial(jax.jit, static_argnames="block_size")
+@functools.partial(jax.jit, static_argnames=("block_size", "lookup"))
 def insert(
     repertoire: Repertoire,
     entries: Entries,
     mask: Optional[Array] = None,
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    lookup: Optional[CellLookup] = None,
 ) -> Tuple[Repertoire, Array]:
     """Inserts a batch into the CVT archive (best reward per cell).
 
@@ -256,6 +479,8 @@ def insert(
         entries: B candidates, descriptors [B, k].
         mask: optional [B] bool; False entries (e.g. invalid rollouts) are skipped.
         block_size: centroids per block of the nearest-centroid search.
+        lookup: optional ``cell_lookup`` of the repertoire's centroids (faster
+            nearest-centroid search in 2-3 dimensions, same cells).
 
     Returns:
         (new repertoire, [B] int32 status: 0 not added, 1 improved, 2 new cell).
@@ -263,6 +488,13 @@ def insert(
     Raises:
         ValueError: on mismatched shapes.
     """
-    descriptors = jnp.where(jnp.isfinite(entries.descriptor), entries.descriptor, 0.0)
-    cells = nearest_centroid(descriptors, repertoire.centroids, block_size=block_size)
+    finite = jnp.isfinite(entries.descriptor)
+    descriptors = jnp.where(finite, entries.descriptor, 0.0)
+    # Rows that cannot be inserted need no exact cell (see `nearest_centroid`).
+    relevant = jnp.all(finite, axis=1)
+    if mask is not None:
+        relevant = relevant & resolve_mask(mask, entries.batch_size)
+    cells = nearest_centroid(
+        descriptors, repertoire.centroids, block_size=block_size, lookup=lookup, relevant=relevant
+    )
     return insert_by_cell(repertoire, entries, cells, mask)

@@ -85,6 +85,7 @@ class MapElitesState:
     config: MapElitesConfig = struct.field(pytree_node=False)
     task: Any = struct.field(pytree_node=False)
     grid: Optional[grid_archive.GridSpec] = struct.field(pytree_node=False, default=None)
+    lookup: Optional[cvt_archive.CellLookup] = struct.field(pytree_node=False, default=None)
     sharding: Optional[NamedSharding] = struct.field(pytree_node=False, default=None)
 
     @property
@@ -95,7 +96,14 @@ class MapElitesState:
 def _insert(state: MapElitesState, entries, valid):
     if state.grid is not None:
         return grid_archive.insert(state.grid, state.repertoire, entries, valid)
-    return cvt_archive.insert(state.repertoire, entries, valid)
+    return cvt_archive.insert(state.repertoire, entries, valid, lookup=state.lookup)
+
+
+def _coverage_grid(spec) -> Optional[grid_archive.GridSpec]:
+    try:
+        return grid_archive.GridSpec(spec.descriptor_low, spec.descriptor_high, spec.grid_shape)
+    except ValueError:
+        return None
 
 
 def _evaluate_and_insert(state: MapElitesState, genomes, key) -> tuple[MapElitesState, dict]:
@@ -105,7 +113,12 @@ def _evaluate_and_insert(state: MapElitesState, genomes, key) -> tuple[MapElites
     counters = tracker.observe(state.tracker, task.spec, evaluation)
     state = state.replace(repertoire=repertoire, tracker=counters)
     r = repertoire
-    out = tracker.report(counters, task.spec, r.gt_descriptors, r.filled, r.size)
+    counts = None
+    if state.grid is not None and state.grid == _coverage_grid(task.spec):
+        # Elites sit in the cells of their (ground-truth) descriptors, so on
+        # the coverage grid itself the archive's histogram is its fill.
+        counts = r.filled.astype(jnp.int32)
+    out = tracker.report(counters, task.spec, r.gt_descriptors, r.filled, r.size, counts=counts)
     out["qd_score"] = metrics.qd_score(r.rewards, r.filled)
     out["max_reward"] = jnp.max(jnp.where(r.filled, r.rewards, 0.0))
     return state, out
@@ -115,21 +128,23 @@ def init(config: MapElitesConfig, task, key: jax.Array) -> MapElitesState:
     """Evaluates `batch_size` random genomes into an empty archive."""
     spec = task.spec
     policy = task.default_policy()
+    grid = lookup = None
     if config.archive == "grid":
         grid = grid_archive.GridSpec(spec.descriptor_low, spec.descriptor_high, (config.cells_per_dim,) * spec.descriptor_size)
         repertoire = grid_archive.init(grid, policy.genome_size, spec.descriptor_size)
     else:
-        grid = None
         centroids = cvt_archive.cvt_centroids(
             config.n_centroids, spec.descriptor_low, spec.descriptor_high, n_samples=config.cvt_samples
         )
         repertoire = cvt_archive.init(centroids, policy.genome_size, spec.descriptor_size)
+        lookup = cvt_archive.cell_lookup(centroids, spec.descriptor_low, spec.descriptor_high)
     state = MapElitesState(
         repertoire=repertoire,
         tracker=tracker.init(spec),
         config=config,
         task=task,
         grid=grid,
+        lookup=lookup,
         sharding=auto_sharding(config.batch_size) if config.shard else None,
     )
     k_init, k_eval = jax.random.split(key)
@@ -141,15 +156,40 @@ def init(config: MapElitesConfig, task, key: jax.Array) -> MapElitesState:
     return state
 
 
+def uniform_filled_cells(key: jax.Array, filled: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Cell indices drawn uniformly (with replacement) among the filled cells.
+
+    An empty archive (every initial rollout invalid) falls back to uniform over
+    all cells. The filled cells are listed once (a cumulative sum and a
+    scatter, O(cells)) and indexed by uniform ranks: a categorical draw over
+    the cells (`jax.random.categorical`, what this replaced) costs
+    O(draws x cells) Gumbel samples, 13 ms a generation for 2 x 100 parents
+    among 2,500 cells on a 2-core CPU.
+    """
+    n_cells = filled.shape[0]
+    size = jnp.sum(filled, dtype=jnp.int32)
+    empty = size == 0
+    pool = filled | empty
+    n = jnp.where(empty, n_cells, size)
+    position = jnp.cumsum(pool, dtype=jnp.int32) - 1  # of each pool cell in the list
+    cells = jnp.arange(n_cells, dtype=jnp.int32)
+    # Cells outside the pool go past the end (each to its own index, so the
+    # indices stay unique) and are dropped.
+    listed = jnp.zeros((n_cells,), jnp.int32).at[jnp.where(pool, position, n_cells + cells)].set(
+        cells, mode="drop", unique_indices=True
+    )
+    # 32 random bits modulo n: uniform up to a bias of n / 2**32 (a float
+    # uniform would only have 2**23 levels to spread over the cells).
+    rank = jax.random.bits(key, shape, jnp.uint32) % n.astype(jnp.uint32)
+    return listed[rank.astype(jnp.int32)]
+
+
 def step(state: MapElitesState, key: jax.Array) -> tuple[MapElitesState, dict]:
     """One generation: select, vary, evaluate, insert (`batch_size` episodes)."""
     config = state.config
     k_sel, k_var, k_eval = jax.random.split(key, 3)
     r = state.repertoire
-    # Uniform over filled cells; an empty archive (every initial rollout
-    # invalid) falls back to uniform over all cells rather than NaN weights.
-    logits = jnp.where(r.filled | (r.size == 0), 0.0, -jnp.inf)
-    parents = jax.random.categorical(k_sel, logits, shape=(2, config.batch_size))
+    parents = uniform_filled_cells(k_sel, r.filled, (2, config.batch_size))
     bounds = dict(low=config.genome_low, high=config.genome_high)
     if config.variation == "isoline":
         genomes = variation.isoline_variation(

@@ -66,6 +66,44 @@ def _histogram(spec: grid_archive.GridSpec, points: Array, mask: Array) -> Array
     return jnp.zeros((spec.n_cells,), jnp.int32).at[index].add(keep.astype(jnp.int32))
 
 
+def mark_cells(
+    hit: Array,
+    points: Array,
+    low: Sequence[float],
+    high: Sequence[float],
+    cells: Cells = COVERAGE_CELLS,
+    mask: Optional[Array] = None,
+) -> Array:
+    """``hit | (cell_histogram(points, ...) > 0)``, without the histogram.
+
+    Args:
+        hit: [prod(cells)] bool, cells already hit.
+        points, low, high, cells, mask: as ``cell_histogram``.
+
+    Returns:
+        [prod(cells)] bool, also True in the cells of the (masked-in, finite)
+        points.
+
+    Raises:
+        ValueError: as ``cell_histogram``, or on a ``hit`` of another size.
+    """
+    spec = grid_archive.GridSpec(low, high, cells)
+    points = jnp.asarray(points, jnp.float32)
+    if points.ndim != 2 or points.shape[1] != spec.n_dims:
+        raise ValueError(f"points must have shape [N, {spec.n_dims}], got {points.shape}")
+    hit = jnp.asarray(hit, bool)
+    if hit.shape != (spec.n_cells,):
+        raise ValueError(f"hit must have shape ({spec.n_cells},), got {hit.shape}")
+    return _mark(spec, hit, points, resolve_mask(mask, points.shape[0]))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _mark(spec: grid_archive.GridSpec, hit: Array, points: Array, mask: Array) -> Array:
+    keep = mask & jnp.all(jnp.isfinite(points), axis=1)
+    index = jnp.where(keep, grid_archive.index_of(spec, points), spec.n_cells)
+    return hit.at[index].set(True, mode="drop")
+
+
 def coverage(
     points: Array,
     low: Sequence[float],

@@ -12,7 +12,7 @@ the reference, or the most novel).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +24,7 @@ from qd import novelty_archive, population, tracker
 from qd.algorithm import Algorithm, ArchiveSnapshot, register
 from qd.novelty import knn_novelty_union
 from qd.repertoire import Entries
+from tasks.evaluation import Evaluation
 from tasks.rollout import auto_sharding, evaluate
 
 ARCHIVE_INSERTIONS = ("random", "most_novel")
@@ -140,6 +141,45 @@ def init(config: NoveltySearchConfig, task, key: jax.Array) -> NoveltySearchStat
 
 def step(state: NoveltySearchState, key: jax.Array) -> tuple[NoveltySearchState, dict]:
     """One generation of novelty search (`config.offspring` episodes)."""
+    state, generation = advance(state, key)
+    metrics = tracker.archive_report(state.tracker, state.task.spec, state.archive)
+    metrics["mean_novelty"] = generation.mean_novelty
+    return state, metrics
+
+
+@struct.dataclass
+class Generation:
+    """What one generation evaluated (for algorithms built on novelty search).
+
+    Attributes:
+        evaluation: the offspring's evaluation.
+        offspring: their archive entries.
+        offspring_novelty: [offspring] novelty of each offspring (-inf if invalid).
+        parents: the parents that made them (before selection).
+        mean_novelty: mean novelty of the survivors.
+    """
+
+    evaluation: Evaluation
+    offspring: Entries
+    offspring_novelty: jax.Array
+    parents: Entries
+    mean_novelty: jax.Array
+
+
+def advance(
+    state: NoveltySearchState, key: jax.Array, extra_references: Sequence[tuple[jax.Array, jax.Array]] = ()
+) -> tuple[NoveltySearchState, Generation]:
+    """One generation without the metrics report.
+
+    Args:
+        state: the novelty search state.
+        key: PRNG key.
+        extra_references: more (descriptors [N, k], mask [N]) sets the novelty
+            is measured against, e.g. SERENE's reward archive.
+
+    Returns:
+        The next state and what the generation evaluated.
+    """
     config, task = state.config, state.task
     k_mut, k_eval, k_arch = jax.random.split(key, 3)
     parents = jnp.repeat(state.population.genome, config.offspring_per_parent, axis=0)
@@ -154,7 +194,7 @@ def step(state: NoveltySearchState, key: jax.Array) -> tuple[NoveltySearchState,
     n_pool = pool_valid.shape[0]
     novelty = knn_novelty_union(
         pool.descriptor,
-        [(pool.descriptor, pool_valid), (state.archive.descriptors, state.archive.mask)],
+        [(pool.descriptor, pool_valid), (state.archive.descriptors, state.archive.mask), *extra_references],
         k=config.k,
         self_index=jnp.arange(n_pool),
     )
@@ -169,8 +209,15 @@ def step(state: NoveltySearchState, key: jax.Array) -> tuple[NoveltySearchState,
         mask = novelty_archive.select_most_novel(
             offspring_novelty, config.archive_per_generation, evaluation.valid
         )
-    counters, archive, metrics = tracker.record_generation(
+    counters, archive = tracker.close_generation(
         state.tracker, task.spec, evaluation, state.archive, offspring, mask
+    )
+    generation = Generation(
+        evaluation=evaluation,
+        offspring=offspring,
+        offspring_novelty=offspring_novelty,
+        parents=state.population,
+        mean_novelty=jnp.mean(jnp.where(pool_valid, novelty, 0.0)[survivors]),
     )
     state = state.replace(
         population=population.take(pool, survivors),
@@ -178,8 +225,7 @@ def step(state: NoveltySearchState, key: jax.Array) -> tuple[NoveltySearchState,
         archive=archive,
         tracker=counters,
     )
-    metrics["mean_novelty"] = jnp.mean(jnp.where(pool_valid, novelty, 0.0)[survivors])
-    return state, metrics
+    return state, generation
 
 
 def archive(state: NoveltySearchState) -> ArchiveSnapshot:

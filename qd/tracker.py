@@ -3,6 +3,8 @@ evaluations, the cells explored by every evaluated policy, per-area reward
 statistics, and the metrics dict a step reports."""
 from __future__ import annotations
 
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -44,23 +46,41 @@ def init(spec: TaskSpec) -> Tracker:
     )
 
 
-def observe(tracker: Tracker, spec: TaskSpec, evaluation: Evaluation) -> Tracker:
-    """Accounts for one batch of evaluations."""
-    batch = evaluation.batch_size
-    hits = metrics.cell_histogram(
-        evaluation.descriptor,
-        spec.descriptor_low,
-        spec.descriptor_high,
-        spec.grid_shape,
-        mask=evaluation.valid,
-    )
-    evaluations = tracker.evaluations + batch
+def observe(
+    tracker: Tracker,
+    spec: TaskSpec,
+    evaluation: Evaluation,
+    counted: Optional[jax.Array] = None,
+    exploration: bool | jax.Array = True,
+) -> Tracker:
+    """Accounts for one batch of evaluations.
+
+    Args:
+        tracker: the counters.
+        spec: the task's description (coverage grid, reward areas).
+        evaluation: the batch.
+        counted: [B] bool, rows that are real evaluations (default all); rows
+            rolled out only to keep a fixed batch shape are not budget.
+        exploration: whether these are exploration policies; only those count
+            towards `explored` (SERENE's emitter evaluations do not).
+    """
+    if counted is None:
+        counted = jnp.ones((evaluation.batch_size,), bool)
+    valid = evaluation.valid & counted
+    evaluations = tracker.evaluations + jnp.sum(counted, dtype=jnp.int32)
     return tracker.replace(
         evaluations=evaluations,
-        invalid=tracker.invalid + jnp.sum(~evaluation.valid, dtype=jnp.int32),
-        explored=tracker.explored | (hits > 0),
+        invalid=tracker.invalid + jnp.sum(counted & ~evaluation.valid, dtype=jnp.int32),
+        explored=metrics.mark_cells(
+            tracker.explored,
+            evaluation.descriptor,
+            spec.descriptor_low,
+            spec.descriptor_high,
+            spec.grid_shape,
+            mask=valid & exploration,
+        ),
         areas=metrics.update_area_stats(
-            tracker.areas, evaluation.reward, evaluation.reward_area, evaluation.valid, evaluations
+            tracker.areas, evaluation.reward, evaluation.reward_area, valid, evaluations
         ),
     )
 
@@ -75,13 +95,19 @@ def report(
     archive_gt: jax.Array,
     archive_mask: jax.Array,
     archive_size: jax.Array,
+    counts: Optional[jax.Array] = None,
 ) -> dict[str, jax.Array]:
     """The metrics of a step: budget, archive coverage and uniformity, the
     coverage of all evaluated policies, and per reward area whether it was
-    found, after how many evaluations, its best reward and evaluations spent."""
-    counts = metrics.cell_histogram(
-        archive_gt, spec.descriptor_low, spec.descriptor_high, spec.grid_shape, mask=archive_mask
-    )
+    found, after how many evaluations, its best reward and evaluations spent.
+
+    `counts`, when given, is the archive's cell histogram over the task's
+    coverage grid (what `metrics.cell_histogram` of `archive_gt` gives), for
+    an archive that already knows it (a grid archive on that very grid)."""
+    if counts is None:
+        counts = metrics.cell_histogram(
+            archive_gt, spec.descriptor_low, spec.descriptor_high, spec.grid_shape, mask=archive_mask
+        )
     out = {
         "evaluations": tracker.evaluations,
         "generation": tracker.generation,
@@ -100,6 +126,30 @@ def report(
     return out
 
 
+def close_generation(
+    counters: Tracker,
+    spec: TaskSpec,
+    evaluation: Evaluation,
+    archive: novelty_archive.NoveltyArchive,
+    entries: Entries,
+    insert_mask: jax.Array,
+) -> tuple[Tracker, novelty_archive.NoveltyArchive]:
+    """Counts the batch and inserts the selected entries stamped with the new
+    generation (`record_generation` without the report)."""
+    counters = next_generation(observe(counters, spec, evaluation))
+    archive, _ = novelty_archive.insert(archive, entries, insert_mask, generation=counters.generation)
+    return counters, archive
+
+
+def archive_report(
+    counters: Tracker, spec: TaskSpec, archive: novelty_archive.NoveltyArchive
+) -> dict[str, jax.Array]:
+    """`report` on a novelty archive, with its overflow count."""
+    out = report(counters, spec, archive.gt_descriptors, archive.mask, archive.size)
+    out["archive_overflow"] = archive.overflow
+    return out
+
+
 def record_generation(
     counters: Tracker,
     spec: TaskSpec,
@@ -111,8 +161,5 @@ def record_generation(
     """Closes a generation of an algorithm that keeps a novelty archive: counts
     the batch, inserts the selected entries stamped with the new generation, and
     returns the step's metrics (with the archive's overflow count)."""
-    counters = next_generation(observe(counters, spec, evaluation))
-    archive, _ = novelty_archive.insert(archive, entries, insert_mask, generation=counters.generation)
-    out = report(counters, spec, archive.gt_descriptors, archive.mask, archive.size)
-    out["archive_overflow"] = archive.overflow
-    return counters, archive, out
+    counters, archive = close_generation(counters, spec, evaluation, archive, entries, insert_mask)
+    return counters, archive, archive_report(counters, spec, archive)

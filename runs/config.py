@@ -24,6 +24,16 @@ anything is compiled. Keys are dotted paths into the YAML form::
 so ``--set algo.population_size=64``, ``--set task_config.episode_length=500``
 (or its short form ``task.episode_length=500``) and ``--set seed=3`` all work.
 `to_yaml` writes every field, so a run directory's config.yaml re-runs it.
+
+An algorithm whose config has a ``budget`` field (SERENE's "time"
+meta-scheduler plans with it) gets ``algo.budget`` *tied* to the run's
+``budget``: it follows every change of the budget (preset, ``--budget``,
+``--set budget=``, ``divergent resume --budget``) unless it is set
+explicitly to another value (``--set algo.budget=...``, or a preset whose
+``algo.budget`` differs from its ``budget``). An ``algo.budget`` equal to the
+budget counts as tied, so a run directory's config.yaml re-run with another
+``--budget`` still follows it. A tied ``algo.budget`` is not part of the run's
+identity (like ``budget``), so extending a run stays a resume.
 """
 from __future__ import annotations
 
@@ -41,8 +51,10 @@ SECTIONS = ("algo", "task_config")
 # --set shorthands: `task.x` means `task_config.x` (`task` alone is the name).
 ALIASES = {"task": "task_config"}
 # Keys that may change between a run and its resumption (`resume --budget`),
-# or that only say where the run lives.
+# or that only say where the run lives (and algo.budget while tied to budget).
 NOT_IDENTITY = ("budget", "out")
+# The field of an algorithm's config that is tied to the run's budget.
+ALGO_BUDGET = "budget"
 MAX_SEED = 2**32 - 1
 _SCALARS = {"seed": int, "budget": int, "log_every": int, "checkpoint_every": int, "keep_checkpoints": int, "out": str}
 DEFAULT_OUT_ROOT = "runs_out"
@@ -63,7 +75,10 @@ class RunConfig:
         keep_checkpoints: how many of the newest checkpoints to keep.
         out: run directory; default ``runs_out/<algorithm>-<task>-seed<seed>``.
         algo: the algorithm's config dataclass (its `config_cls`), or a mapping
-            of its fields to override; defaults are the algorithm's.
+            of its fields to override; defaults are the algorithm's. When
+            the config has a ``budget`` field and `algo` is None or a mapping
+            without ``budget``, it is set to the run's `budget` (tied; see
+            the module docstring and `budget_tied`).
         task_config: the task's `Config` dataclass, or a mapping of overrides.
 
     Raises:
@@ -86,7 +101,10 @@ class RunConfig:
         task_cls = _task_class(self.task)
         algo = self.algo
         if algo is None or isinstance(algo, Mapping):
-            algo = from_plain(algorithm.config_cls, algo or {}, "algo")
+            algo = dict(algo or {})
+            if _has_budget(algorithm.config_cls) and ALGO_BUDGET not in algo:
+                algo[ALGO_BUDGET] = coerce(int, self.budget, "budget")  # tied to the run's budget
+            algo = from_plain(algorithm.config_cls, algo, "algo")
         elif not isinstance(algo, algorithm.config_cls):
             raise ConfigError(
                 f"algo must be a {algorithm.config_cls.__name__} (the config of "
@@ -134,12 +152,26 @@ class RunConfig:
         """The config as plain dicts/lists/scalars (the YAML form)."""
         return to_plain(self)
 
+    @property
+    def budget_tied(self) -> bool:
+        """Whether the algorithm's config has a ``budget`` field that follows
+        the run's budget (it equals it; see the module docstring)."""
+        return _has_budget(type(self.algo)) and getattr(self.algo, ALGO_BUDGET) == self.budget
+
     def identity(self) -> dict:
-        """What makes two configs the same run: everything but budget and out."""
-        return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+        """What makes two configs the same run: everything but budget and out
+        (and ``algo.budget`` while it is tied to the budget)."""
+        out = {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
+        if self.budget_tied:
+            out["algo"] = {k: v for k, v in out["algo"].items() if k != ALGO_BUDGET}
+        return out
 
     def replace(self, **changes) -> "RunConfig":
-        """A copy with `changes` applied (validated again)."""
+        """A copy with `changes` applied (validated again). A new `budget`
+        carries a tied ``algo.budget`` along, unless `algo` is changed too."""
+        if "budget" in changes and "algo" not in changes and self.budget_tied:
+            budget = coerce(int, changes["budget"], "budget")
+            changes["algo"] = dataclasses.replace(self.algo, **{ALGO_BUDGET: budget})
         return dataclasses.replace(self, **changes)
 
 
@@ -297,12 +329,17 @@ def build(
     Raises:
         ConfigError: unknown names or keys, wrong types, impossible values,
             or names that disagree with the preset.
+
+    An algorithm config's ``budget`` field follows the resolved `budget`
+    unless set explicitly to another value (see the module docstring).
     """
     raw: dict = {}
+    preset_tied = False
     if preset is not None:
         raw = presets.load(preset)
         for key in [k for k in raw if isinstance(k, str) and "." in k]:
             apply_override(raw, key, raw.pop(key))  # `algo.k: 10` in a preset, as with --set
+        preset_tied = _budget_tied_in(raw)
         for key, given in (("algorithm", algorithm), ("task", task)):
             if given is not None and key in raw and raw[key] != given:
                 raise ConfigError(
@@ -312,8 +349,13 @@ def build(
     for key, value in (("algorithm", algorithm), ("task", task), ("seed", seed), ("budget", budget), ("out", out)):
         if value is not None:
             raw[key] = value
+    explicit = False
     for item in sets:
-        apply_override(raw, *parse_set(item))
+        key, value = parse_set(item)
+        explicit |= key in ("algo", f"algo.{ALGO_BUDGET}")
+        apply_override(raw, key, value)
+    if preset_tied and not explicit and _has_budget(_config_cls(raw.get("algorithm"))):
+        del raw["algo"][ALGO_BUDGET]  # tied again, to the budget given now
     return from_dict(raw)
 
 
@@ -329,6 +371,34 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") ->
         elif x != y:
             out.append(path)
     return out
+
+
+def _has_budget(config_cls: Optional[type]) -> bool:
+    return config_cls is not None and dataclasses.is_dataclass(config_cls) and any(
+        f.name == ALGO_BUDGET for f in dataclasses.fields(config_cls)
+    )
+
+
+def _budget_tied_in(raw: Mapping) -> bool:
+    """Whether a preset sets ``algo.budget`` equal to its ``budget`` (e.g. a
+    run directory's config.yaml): tied, so it follows a budget given later."""
+    algo = raw.get("algo")
+    if not isinstance(algo, Mapping) or ALGO_BUDGET not in algo:
+        return False
+    try:
+        return coerce(int, algo[ALGO_BUDGET], "algo.budget") == coerce(
+            int, raw.get("budget", RunConfig.budget), "budget"
+        )
+    except ConfigError:
+        return False  # reported when the config is checked
+
+
+def _config_cls(name: Any) -> Optional[type]:
+    """The config class of algorithm `name`, None if unknown (reported later)."""
+    try:
+        return _algorithm(name).config_cls
+    except ConfigError:
+        return None
 
 
 def _algorithm(name: str):

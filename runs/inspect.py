@@ -4,8 +4,9 @@
     rich.print(format_summary(summary))           # what `divergent inspect DIR` prints
 
 Reads only the plain files of DESIGN.md section 7 (config.yaml, metrics.csv,
-archive.npz), so it works on any finished run, also one copied off a cluster,
-and tolerates metrics it does not know: it plots the columns that are there.
+archive.npz, and extras.npz when the algorithm saved extras), so it works on
+any finished run, also one copied off a cluster, and tolerates metrics it does
+not know: it plots the columns that are there.
 """
 from __future__ import annotations
 
@@ -20,8 +21,12 @@ import yaml
 from rich.markup import escape
 from rich.table import Table
 
-from runs import plots
+from rich.console import Group, RenderableType
+
+from runs import extras as run_extras
+from runs import extras_plots, plots
 from runs.errors import RunDirError
+from runs.rundir import RunDir, group_extras
 from runs.summary import (
     AreaSummary,
     Summary,
@@ -34,7 +39,8 @@ from runs.summary import (
     truthy,
 )
 
-__all__ = ["PLOT_FILES", "AreaSummary", "Summary", "format_summary", "inspect_run", "read_run", "run_figures"]
+__all__ = ["PLOT_FILES", "AreaSummary", "Summary", "format_emitters", "format_summary", "inspect_run", "read_extras",
+           "read_run", "run_figures"]
 
 # Why each file may be missing, for the error message ({dir} is the run directory).
 MISSING = {
@@ -45,7 +51,7 @@ MISSING = {
 # Legend names of the coverage columns qd.tracker logs.
 COVERAGE_NAMES = {"coverage": "archive", "explored_coverage": "all evaluated"}
 PLOT_FILES = ("archive_reward.png", "archive_generation.png", "coverage.png", "rewards.png",
-              "coverage_cells.png", "grid_heatmap.png")
+              "coverage_cells.png", "grid_heatmap.png", "reward_archive.png", "emitters.png")
 
 
 def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, dict[str, np.ndarray]]:
@@ -92,6 +98,16 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, dict[str, np.ndar
     return dict(config), metrics, _filled(archive)
 
 
+def read_extras(run_dir: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """extras.npz of a run directory by group, then column ({} when absent:
+    an algorithm without extras).
+
+    Raises:
+        RunDirError: extras.npz exists but cannot be read.
+    """
+    return group_extras(RunDir(Path(run_dir)).read_extras())
+
+
 def inspect_run(
     run_dir: str | Path,
     *,
@@ -105,8 +121,12 @@ def inspect_run(
     reward), ``archive_generation.png`` (by generation added; when the archive
     records it), ``coverage.png`` (coverage and archive size over
     evaluations), ``rewards.png`` (max reward per area over evaluations),
-    ``coverage_cells.png`` (cells of the coverage grid hit by the archive) and
-    ``grid_heatmap.png`` (grid archives only).
+    ``coverage_cells.png`` (cells of the coverage grid hit by the archive),
+    ``grid_heatmap.png`` (grid archives only) and, for runs whose extras.npz
+    has them (SERENE), ``reward_archive.png`` (the reward archive on the map,
+    with a zoom on each reward area) and ``emitters.png`` (each emitter's
+    lifetime and outcome, and the budget split between exploration and the
+    exploitation of each area).
 
     Args:
         run_dir: the run directory.
@@ -124,6 +144,7 @@ def inspect_run(
     """
     run_dir = Path(run_dir)
     config, metrics, archive = read_run(run_dir)
+    extras = read_extras(run_dir)
     notes: list[str] = []
     if spec is None:
         spec, task_start, problem = spec_from_config(config)
@@ -137,7 +158,7 @@ def inspect_run(
         notes.append("metrics.csv has neither 'evaluations' nor 'generation'; no curves")
     paths = []
     if draw:
-        for name, fig in run_figures(spec, config, metrics, archive, start):
+        for name, fig in run_figures(spec, config, metrics, archive, start, extras=extras):
             paths.append(plots.save(fig, run_dir / "plots" / name))
     coverage = last_value(metrics, "coverage")
     if coverage is None:  # not logged: the final archive's, as qd.metrics.coverage computes it
@@ -159,11 +180,20 @@ def inspect_run(
         areas=area_summaries(spec, metrics, archive, _x_column(metrics)),
         plots=tuple(paths),
         notes=tuple(notes),
+        emitters=run_extras.emitter_summaries(extras, metrics, len(getattr(spec, "reward_areas", ()))),
+        emitter_counters=run_extras.emitter_counters(metrics),
+        reward_archive_size=_reward_archive_size(extras),
     )
 
 
+def _reward_archive_size(extras: Mapping[str, Mapping[str, np.ndarray]]) -> Optional[int]:
+    group = extras.get(run_extras.REWARD_ARCHIVE)
+    return len(group["reward"]) if group and "reward" in group else None
+
+
 def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapping[str, np.ndarray],
-                start: Optional[tuple[float, float]] = None):
+                start: Optional[tuple[float, float]] = None, *,
+                extras: Optional[Mapping[str, Mapping[str, np.ndarray]]] = None):
     """The figures of a run, unsaved (for notebooks; `inspect_run` saves them).
 
     Args:
@@ -172,6 +202,7 @@ def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapp
         metrics: metrics.csv.
         archive: archive.npz's arrays.
         start: world (x, y) of the start, or None.
+        extras: extras.npz by group (`read_extras`), or None.
 
     Yields:
         (file name, Figure) pairs, in the order of `PLOT_FILES`, for the plots
@@ -201,6 +232,23 @@ def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapp
             values, (low, high), colour_label="best reward in cell",
             vmin=0.0 if sparse else None, vmax=1.0 if sparse else None,
             y_down=same_as_gt and getattr(spec, "image_y_down", False))
+    yield from _extras_figures(spec, metrics, archive, start, extras or {})
+
+
+def _extras_figures(spec, metrics: pd.DataFrame, archive: Mapping[str, np.ndarray], start, extras: Mapping):
+    """reward_archive.png and emitters.png, for the extras groups a run has."""
+    rewarded = extras.get(run_extras.REWARD_ARCHIVE) or {}
+    if "gt_descriptor" in rewarded and "reward" in rewarded:
+        reward = np.asarray(rewarded["reward"], np.float64)
+        sparse = bool(np.all((reward >= 0) & (reward <= 1)))
+        yield "reward_archive.png", extras_plots.plot_reward_archive(
+            spec, rewarded["gt_descriptor"], reward, context=archive["gt_descriptor"], start=start,
+            vmin=0.0 if sparse else None, vmax=1.0 if sparse else None)
+    emitters = run_extras.emitter_columns(extras)
+    if emitters is not None:
+        split = run_extras.budget_split(metrics, len(getattr(spec, "reward_areas", ())))
+        yield "emitters.png", extras_plots.plot_emitter_history(
+            emitters, split, evaluations=last_value(metrics, "evaluations"))
 
 
 def _x_column(metrics: pd.DataFrame) -> Optional[str]:
@@ -242,14 +290,15 @@ def _rewards_figure(spec, metrics: pd.DataFrame, x: str):
     return fig
 
 
-def format_summary(summary: Summary) -> Table:
-    """A rich table of the summary, for the terminal.
+def format_summary(summary: Summary) -> RenderableType:
+    """The summary for the terminal: a rich table, followed by the emitter
+    table (`format_emitters`) of a run that saved an emitter history.
 
     Args:
         summary: from `inspect_run`.
 
     Returns:
-        The table (print it with ``rich.print`` or a ``Console``).
+        A rich renderable (print it with ``rich.print`` or a ``Console``).
     """
     s = summary
     title = f"{s.algorithm} on {s.task}" + (f", seed {s.seed}" if s.seed is not None else "")
@@ -265,7 +314,9 @@ def format_summary(summary: Summary) -> Table:
         table.add_row("wall time", _duration(s.wall_time))
     explored = f", all evaluated {100 * s.explored_coverage:.1f}%" if s.explored_coverage is not None else ""
     table.add_row("coverage", f"archive {100 * s.coverage:.1f}%{explored}")
-    table.add_row("archive size", f"{s.archive_size:,}", end_section=True)
+    table.add_row("archive size", f"{s.archive_size:,}", end_section=s.reward_archive_size is None)
+    if s.reward_archive_size is not None:
+        table.add_row("reward archive", f"{s.reward_archive_size:,} rewarded agents", end_section=True)
     for a in s.areas:
         where = f" ({a.center[0]:.3g}, {a.center[1]:.3g}) r {a.radius:.3g}" if a.center is not None else ""
         if a.found:
@@ -281,7 +332,64 @@ def format_summary(summary: Summary) -> Table:
         table.add_row(f"area {a.index}{where}", ", ".join(parts))
     for note in s.notes:
         table.add_row("[yellow]note[/]", escape(note))
+    emitters = format_emitters(s)
+    return Group(table, emitters) if emitters is not None else Group(table)
+
+
+def format_emitters(summary: Summary) -> Optional[Table]:
+    """The emitters per reward area (`runs.extras.EmitterAreaSummary`) as a
+    rich table with one column per area (then "no area" when some emitter's
+    ancestor was in none, and "all"), None when the run saved no emitter
+    history.
+
+    Rows: emitters (judged or still running), promoted (passed their
+    bootstrap), of which stagnated and running, discarded, evaluations spent
+    exploiting the area (and their share of the run), the best reward its
+    emitters reached, and the mean improvement of its promoted emitters.
+    """
+    columns = summary.emitters
+    if not columns:
+        return None
+    table = Table(title="emitters by reward area", title_style="bold", caption_justify="left",
+                  caption=escape(_emitter_caption(summary.emitter_counters, summary.evaluations)) or None)
+    table.add_column("", style="cyan", no_wrap=True)
+    for c in columns:
+        name = "all" if c.area is None else ("no area" if c.area < 0 else f"area {c.area}")
+        table.add_column(name, justify="right", no_wrap=True, style="bold" if c.area is None else None)
+
+    def share(n: int) -> str:
+        return f"{n:,} ({100 * n / summary.evaluations:.1f}%)" if summary.evaluations else f"{n:,}"
+
+    rows = [
+        ("emitters", lambda c: f"{c.created:,}"),
+        ("promoted", lambda c: f"{c.promoted:,}"),
+        ("  stagnated", lambda c: f"{c.stagnated:,}"),
+        ("  running", lambda c: f"{c.running:,}"),
+        ("discarded", lambda c: f"{c.discarded:,}"),
+        ("evaluations", lambda c: share(c.evaluations)),
+        ("best reward", lambda c: f"{c.best_reward:.3f}" if c.best_reward is not None else "-"),
+        ("mean improvement", lambda c: f"{c.mean_improvement:.3g}" if c.mean_improvement is not None else "-"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(c) for c in columns))
     return table
+
+
+def _emitter_caption(counters: Mapping[str, int], evaluations: int) -> str:
+    parts = []
+    if "explore_evaluations" in counters and "exploit_evaluations" in counters and evaluations:
+        explore, exploit = counters["explore_evaluations"], counters["exploit_evaluations"]
+        parts.append(f"exploration {explore:,} evaluations ({100 * explore / evaluations:.0f}%), "
+                     f"exploitation {exploit:,} ({100 * exploit / evaluations:.0f}%)")
+    if "emitters_created" in counters:
+        waiting = counters.get("emitter_candidates")
+        text = f"{counters['emitters_created']:,} candidate emitters created"
+        if waiting:
+            text += f", {waiting:,} still waiting for their bootstrap"
+        parts.append(text)
+    if counters.get("emitter_overflow"):
+        parts.append(f"{counters['emitter_overflow']:,} candidates dropped (emitter pool full)")
+    return "; ".join(parts)
 
 
 def _filled(archive: dict) -> dict:

@@ -4,6 +4,7 @@
     run.config            # RunConfig
     run.metrics           # pandas DataFrame, one row per logged generation
     run.archive["genome"] # NumPy arrays of archive.npz
+    run.extras["reward_archive"]["reward"]   # extras.npz by group, then column
 """
 from __future__ import annotations
 
@@ -31,12 +32,24 @@ class Run:
         archive: archive.npz as name -> array (genome, descriptor,
             gt_descriptor, reward, reward_area); empty while the run has not
             stopped yet.
+        extras: extras.npz (what the algorithm keeps besides its archive,
+            `qd.algorithm.Algorithm.extras`) as group -> column -> array:
+            the file's "reward_archive/reward" is
+            ``run.extras["reward_archive"]["reward"]`` (names without "/" are
+            in group ""). Empty for algorithms without extras and while the
+            run has not stopped yet. SERENE's groups: "reward_archive"
+            (genome, descriptor, gt_descriptor, reward, reward_area,
+            generation: one row per rewarded agent) and "emitters" (ident,
+            area, created, ended, evaluations, steps, improvement,
+            best_reward, outcome, ancestor_x, ancestor_y: one row per
+            emitter; outcome codes in `qd.emitter_history`).
     """
 
     path: Path
     config: RunConfig
     metrics: "pd.DataFrame"
     archive: dict
+    extras: dict = dataclasses.field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -60,10 +73,10 @@ def load(path: str | Path) -> Run:
         path: the directory `divergent run` wrote.
 
     Returns:
-        A `Run` with `.config`, `.metrics` and `.archive`.
+        A `Run` with `.config`, `.metrics`, `.archive` and `.extras`.
 
     Raises:
-        RunDirError: not a run directory.
+        RunDirError: not a run directory, or an unreadable extras.npz.
         ConfigError: its config.yaml is invalid.
     """
     import pandas as pd  # slow to import; `import runs` stays light for the CLI
@@ -78,4 +91,5 @@ def load(path: str | Path) -> Run:
     if run_dir.archive_path.is_file():
         with np.load(run_dir.archive_path, allow_pickle=False) as z:
             archive = {name: z[name] for name in z.files}
-    return Run(path=run_dir.path, config=config, metrics=metrics, archive=archive)
+    extras = rundir.group_extras(run_dir.read_extras())
+    return Run(path=run_dir.path, config=config, metrics=metrics, archive=archive, extras=extras)

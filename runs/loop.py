@@ -5,6 +5,7 @@
         state, metrics = step(state, fold_in(loop_key, g))     # jitted once
         every log_every generations:        metrics -> host -> metrics.csv
         every checkpoint_every generations: state -> checkpoints/ (and at the end)
+    algo.extras(state) -> extras.npz        (only algorithms that have extras)
     algo.archive(state) -> archive.npz
 
 Determinism: generation g's key is ``fold_in(loop_key, g)``, a pure function
@@ -99,7 +100,7 @@ class Reporter:
         """Something the user should know (interrupt received, ...)."""
 
     def finish(self, result: RunResult) -> None:
-        """The loop ended; archive.npz is written."""
+        """The loop ended; archive.npz (and extras.npz) are written."""
 
 
 def start(config: RunConfig, *, overwrite: bool = False, reporter: Optional[Reporter] = None) -> RunResult:
@@ -212,6 +213,9 @@ def run(
                 break
 
     evaluations = int(state.evaluations)
+    if algo.extras is not None:
+        # Before archive.npz, which marks a stopped run: a run with an archive has its extras.
+        run_dir.write_extras(_extras_arrays(algo, state))
     archive = _archive_arrays(algo, state)
     run_dir.write_archive(archive)
     result = RunResult(
@@ -313,6 +317,11 @@ def _archive_arrays(algo, state) -> dict[str, np.ndarray]:
         value = np.asarray(value)
         out[field.name] = value[mask] if value.ndim and value.shape[0] == mask.shape[0] else value
     return out
+
+
+def _extras_arrays(algo, state) -> dict[str, np.ndarray]:
+    """The algorithm's extras ("<group>/<column>" -> array) as NumPy arrays."""
+    return {str(name): np.asarray(jax.device_get(value)) for name, value in algo.extras(state).items()}
 
 
 def _device_names() -> list[str]:

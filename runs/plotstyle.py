@@ -23,6 +23,11 @@ PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F
 EMPTY = "#e3e3e3"  # empty cells / unrewarded points: visible but out of the way
 WALL = "#1a1a1a"
 AREA = "#D55E00"  # vermillion: apart from every viridis/cividis colour
+# One colour per reward area where areas are told apart (emitters, budget split):
+# Okabe-Ito without the blues' darkest and black, so area i keeps its colour in every figure.
+AREA_COLOURS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#0072B2", "#F0E442")
+NO_AREA = "#666666"  # spent on no reward area
+EXPLORATION = "#c4c4c4"  # exploration: the neutral background of a budget split
 STYLE = {
     "font.size": 10,
     "axes.titlesize": 11,

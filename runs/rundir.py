@@ -5,6 +5,10 @@
     DIR/checkpoints/    ckpt-<generation>.npz, the newest few (runs.checkpoint)
     DIR/archive.npz     the final archive: genome, descriptor, gt_descriptor,
                         reward, reward_area (one row per stored policy)
+    DIR/extras.npz      what else the algorithm keeps (`Algorithm.extras`), only
+                        for algorithms that have extras: arrays named
+                        "<group>/<column>", e.g. SERENE's "reward_archive/reward"
+                        and "emitters/outcome"
     DIR/plots/          figures (runs.plots)
 
 A directory holding another run is never overwritten by accident: `create`
@@ -16,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,9 +34,10 @@ CONFIG = "config.yaml"
 METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 ARCHIVE = "archive.npz"
+EXTRAS = "extras.npz"
 PLOTS = "plots"
 # What --overwrite removes: only what a run writes, never a user's other files.
-OWNED = (CONFIG, METRICS, CHECKPOINTS, ARCHIVE, PLOTS)
+OWNED = (CONFIG, METRICS, CHECKPOINTS, ARCHIVE, EXTRAS, PLOTS)
 ARCHIVE_FIELDS = ("genome", "descriptor", "gt_descriptor", "reward", "reward_area")
 
 
@@ -63,6 +69,10 @@ class RunDir:
     @property
     def archive_path(self) -> Path:
         return self.path / ARCHIVE
+
+    @property
+    def extras_path(self) -> Path:
+        return self.path / EXTRAS
 
     @property
     def plots(self) -> Path:
@@ -134,6 +144,44 @@ class RunDir:
         """Writes archive.npz atomically (plain arrays, no pickles)."""
         plain = {k: np.asarray(v) for k, v in arrays.items()}
         return write_atomic(self.archive_path, lambda f: np.savez(f, **plain))
+
+    def write_extras(self, arrays: Mapping[str, np.ndarray]) -> Path:
+        """Writes extras.npz atomically (plain arrays named "<group>/<column>")."""
+        plain = {k: np.asarray(v) for k, v in arrays.items()}
+        return write_atomic(self.extras_path, lambda f: np.savez(f, **plain))
+
+    def read_extras(self) -> dict[str, np.ndarray]:
+        """extras.npz as a flat {"<group>/<column>": array}; {} when the run has
+        none (an algorithm without extras, or a run that has not stopped yet).
+
+        Raises:
+            RunDirError: the file exists but cannot be read.
+        """
+        if not self.extras_path.is_file():
+            return {}
+        try:
+            with np.load(self.extras_path, allow_pickle=False) as z:
+                return {name: z[name] for name in z.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            raise RunDirError(
+                f"{EXTRAS} in {self.path} cannot be read ({error}); `divergent resume {self.path}` "
+                "rewrites it from the last checkpoint"
+            ) from None
+
+
+def group_extras(flat: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """{"<group>/<column>": array} -> {group: {column: array}}, in file order.
+
+    A name without "/" lands in group "" (column = the whole name); a name with
+    several "/" splits at the first one.
+    """
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in flat.items():
+        group, sep, column = name.partition("/")
+        if not sep:
+            group, column = "", name
+        out.setdefault(group, {})[column] = value
+    return out
 
 
 def create(path: str | Path, config: RunConfig, *, overwrite: bool = False) -> RunDir:

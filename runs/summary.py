@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 
 from runs import plots
+
+if TYPE_CHECKING:
+    from runs.extras import EmitterAreaSummary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +73,15 @@ class Summary:
         areas: one `AreaSummary` per reward area.
         plots: paths of the plots written.
         notes: things the reader should know (e.g. the task could not be built).
+        emitters: the emitters per reward area, then their total
+            (`runs.extras.emitter_summaries`); () when the run saved no
+            emitter history.
+        emitter_counters: run-wide emitter counters, last logged
+            (`runs.extras.emitter_counters`: emitters_created,
+            emitter_candidates, emitter_overflow, explore_evaluations,
+            exploit_evaluations, reward_archive_size; those logged).
+        reward_archive_size: agents in the saved reward archive, None when
+            the run saved none.
     """
 
     run_dir: Path
@@ -86,6 +98,9 @@ class Summary:
     areas: tuple[AreaSummary, ...]
     plots: tuple[Path, ...]
     notes: tuple[str, ...] = ()
+    emitters: tuple["EmitterAreaSummary", ...] = ()
+    emitter_counters: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    reward_archive_size: Optional[int] = None
 
     @property
     def areas_found(self) -> int:

@@ -32,3 +32,17 @@ def test_cmaes_improves_the_reward_once_it_finds_the_disc():
     assert m["area0_found"] == 1
     assert m["area0_max_reward"] > 0.9 > m1["area0_max_reward"]
     assert np.isfinite(np.asarray(state.es_state.mean)).all()
+
+
+def test_cmaes_restarts_from_a_new_mean_when_its_step_size_collapses():
+    cmaes = algorithm.get("cmaes")
+    # A restart threshold above sigma0 forces a restart at the first step.
+    config = cmaes.config_cls(population_size=16, sigma0=1.0, restart_sigma=2.0)
+    state = cmaes.init(config, PointTask(), jax.random.PRNGKey(0))
+    new_state, metrics = jax.jit(cmaes.step)(state, jax.random.PRNGKey(1))
+    assert float(metrics["restarted"]) == 1.0
+    assert float(new_state.es_state.sigma.max()) == 1.0  # a fresh search, at sigma0
+    assert not np.allclose(new_state.es_state.mean, state.es_state.mean)
+    no_restart = cmaes.init(cmaes.config_cls(population_size=16, sigma0=1.0), PointTask(), jax.random.PRNGKey(0))
+    _, metrics = jax.jit(cmaes.step)(no_restart, jax.random.PRNGKey(1))
+    assert float(metrics["restarted"]) == 0.0

@@ -1,6 +1,7 @@
 """Tests of qd/cvt_archive.py."""
 import os
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -110,3 +111,66 @@ def test_bad_inputs_raise(centroids):
         ca.nearest_centroid(jnp.zeros((3, 2)), centroids, block_size=0)
     with pytest.raises(ValueError, match="centroids"):
         ca.init(jnp.zeros(5), 3)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_cell_lookup_gives_the_brute_force_cells(dims):
+    """The bucket lookup scores only a few candidates per descriptor, yet gives
+    the very cell of the brute force: on random points, on the centroids
+    themselves, on bucket boundaries and on exact ties between centroids."""
+    low, high = (-1.0,) * dims, (2.0,) * dims
+    centroids = ca.cvt_centroids(60 * dims, low, high, n_samples=5000, seed=dims)
+    lookup = ca.cell_lookup(centroids, low, high)
+    assert lookup is not None and lookup.candidates.shape[1] < len(centroids) // 2
+    assert lookup == ca.cell_lookup(centroids, low, high) and hash(lookup) == hash(ca.cell_lookup(centroids, low, high))
+    rng = np.random.default_rng(0)
+    edges = np.linspace(low[0], high[0], lookup.buckets[0] + 1)
+    points = np.concatenate([
+        rng.uniform(low, high, (3000, dims)),
+        centroids,
+        rng.choice(edges, (500, dims)),  # bucket corners and the box's faces
+        np.full((1, dims), low[0]), np.full((1, dims), high[0]),
+    ]).astype(np.float32)
+    np.testing.assert_array_equal(
+        ca.nearest_centroid(points, centroids, lookup=lookup), ca.nearest_centroid(points, centroids)
+    )
+    # Points equidistant from two centroids go to the first one.
+    twins = np.repeat(centroids[:1], 2, axis=0)
+    twins[1] += 0.25
+    many = np.concatenate([centroids, twins, twins[::-1]]).astype(np.float32)
+    mid = ((twins[0] + twins[1]) / 2)[None].astype(np.float32)
+    lookup = ca.cell_lookup(many, low, high)
+    np.testing.assert_array_equal(ca.nearest_centroid(mid, many, lookup=lookup), ca.nearest_centroid(mid, many))
+
+
+def test_cell_lookup_falls_back_outside_the_box_and_declines_high_dims(centroids):
+    lookup = ca.cell_lookup(centroids, LOW, HIGH)
+    points = np.random.default_rng(1).uniform(-3.0, 3.0, (400, 2)).astype(np.float32)  # many outside
+    np.testing.assert_array_equal(
+        ca.nearest_centroid(points, centroids, lookup=lookup), ca.nearest_centroid(points, centroids)
+    )
+    # Rows that are not relevant may lie outside without forcing the brute force.
+    relevant = np.all((points >= LOW) & (points <= HIGH), axis=1)
+    got = ca.nearest_centroid(points, centroids, lookup=lookup, relevant=relevant)
+    np.testing.assert_array_equal(np.asarray(got)[relevant], np.asarray(ca.nearest_centroid(points, centroids))[relevant])
+    assert ca.cell_lookup(np.random.default_rng(0).random((50, 4)), (0.0,) * 4, (1.0,) * 4) is None
+    with pytest.raises(ValueError, match="lookup"):
+        ca.nearest_centroid(points, centroids[:10], lookup=lookup)
+    with pytest.raises(ValueError, match="bounds"):
+        ca.cell_lookup(centroids, HIGH, LOW)
+
+
+def test_insert_with_a_lookup_equals_insert_without(centroids):
+    lookup = ca.cell_lookup(centroids, LOW, HIGH)
+    rng = np.random.default_rng(2)
+    plain = fast = ca.init(centroids, 3)
+    for _ in range(3):
+        d = rng.uniform(-0.1, 1.1, (64, 2)).astype(np.float32)
+        d[:3] = np.nan  # never inserted; may not force the brute force
+        entries = make_entries(rng.normal(size=(64, 3)), d, rng.random(64))
+        mask = rng.random(64) < 0.8
+        plain, s1 = ca.insert(plain, entries, mask)
+        fast, s2 = ca.insert(fast, entries, mask, lookup=lookup)
+        np.testing.assert_array_equal(s1, s2)
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(fast)):
+        np.testing.assert_array_equal(a, b)

@@ -60,3 +60,51 @@ def test_config_names_the_bad_value():
         ME.config_cls(archive="hex")
     with pytest.raises(ValueError, match="variation"):
         ME.config_cls(variation="crossover")
+
+
+def test_parents_are_uniform_over_the_filled_cells():
+    from qd.map_elites import uniform_filled_cells
+
+    filled = np.zeros(50, bool)
+    filled[[0, 7, 8, 30, 49]] = True
+    draws = np.asarray(uniform_filled_cells(jax.random.PRNGKey(0), filled, (2, 20_000)))
+    assert draws.shape == (2, 20_000)
+    cells, counts = np.unique(draws, return_counts=True)
+    np.testing.assert_array_equal(cells, [0, 7, 8, 30, 49])
+    np.testing.assert_allclose(counts / draws.size, 0.2, atol=0.01)
+    # An empty archive draws from every cell rather than failing.
+    empty = np.asarray(uniform_filled_cells(jax.random.PRNGKey(1), np.zeros(50, bool), (4000,)))
+    assert empty.min() >= 0 and empty.max() < 50 and len(np.unique(empty)) == 50
+
+
+def test_cvt_map_elites_uses_the_cell_lookup():
+    task = PointTask()
+    config = ME.config_cls(archive="cvt", n_centroids=32, cvt_samples=2000, batch_size=16)
+    state = ME.init(config, task, jax.random.PRNGKey(0))
+    assert state.lookup is not None
+    slow = state.replace(lookup=None)
+    step = jax.jit(ME.step)
+    for g in range(3):
+        key = jax.random.PRNGKey(g)
+        state, a = step(state, key)
+        slow, b = step(slow, key)
+        assert {k: float(v) for k, v in a.items()} == {k: float(v) for k, v in b.items()}
+    for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(slow)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("cells", [50, 20])
+def test_grid_metrics_equal_the_histogram_of_the_archive(cells):
+    """On the coverage grid itself the archive's histogram is taken from its
+    fill; the reported coverage and uniformity are those of the histogram."""
+    from qd import metrics, tracker
+
+    task = tasks.make("redundant_arm", dense_reward=True, episode_length=10)
+    config = ME.config_cls(batch_size=64, cells_per_dim=cells)
+    state, history = _run(config, task, 3)
+    r, spec = state.repertoire, task.spec
+    expected = tracker.report(state.tracker, spec, r.gt_descriptors, r.filled, r.size)
+    counts = metrics.cell_histogram(r.gt_descriptors, spec.descriptor_low, spec.descriptor_high, spec.grid_shape, mask=r.filled)
+    assert float(expected["uniformity"]) == float(metrics.uniformity(counts))
+    for name in ("coverage", "uniformity", "explored_coverage", "archive_size"):
+        assert history[-1][name] == float(expected[name]), name

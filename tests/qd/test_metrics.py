@@ -36,6 +36,19 @@ def test_coverage_jits_and_validates():
         metrics.coverage(points, (0, 0), (0, 1))
 
 
+def test_mark_cells_is_the_histogram_or_the_cells_already_hit():
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-0.5, 1.5, (300, 2)).astype(np.float32)  # some outside: edge cells
+    points[:5] = np.nan
+    mask = rng.random(300) < 0.7
+    hit = rng.random(100) < 0.1
+    counts = metrics.cell_histogram(points, (0.0, 0.0), (1.0, 1.0), 10, mask=mask)
+    got = metrics.mark_cells(hit, points, (0.0, 0.0), (1.0, 1.0), 10, mask=mask)
+    np.testing.assert_array_equal(got, hit | (np.asarray(counts) > 0))
+    with pytest.raises(ValueError, match="hit"):
+        metrics.mark_cells(hit[:50], points, (0.0, 0.0), (1.0, 1.0), 10)
+
+
 def test_js_distance_matches_scipy():
     rng = np.random.default_rng(0)
     for _ in range(5):

@@ -9,7 +9,11 @@ from runs import config as C
 from runs import presets
 from runs.errors import ConfigError
 
-SHIPPED = ["me-redundant_arm", "ns-curling", "ns-hardmaze", "ns-hardmaze-quick", "ns-redundant_arm", "random-hardmaze"]
+SHIPPED = [
+    "cmame-hardmaze", "me-redundant_arm", "ns-curling", "ns-hardmaze", "ns-hardmaze-quick", "ns-redundant_arm",
+    "nsga2-hardmaze", "random-hardmaze", "serene-curling", "serene-hardmaze", "serene-hardmaze-quick",
+    "serene-redundant_arm",
+]
 TOP_LEVEL = {f.name for f in dataclasses.fields(C.RunConfig)}
 
 

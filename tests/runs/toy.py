@@ -5,7 +5,12 @@ can be tested end to end in milliseconds without any real task or algorithm.
   step (pure JAX, no physics); one reward disc at (0.5, 0.5).
 - algorithm "toy": random search with a ring-buffer archive: each generation
   mutates random archive members, evaluates them (sharded over the devices
-  when the batch splits evenly) and stores them.
+  when the batch splits evenly) and stores them. It has SERENE-like extras
+  (a "reward_archive" group and a made-up "emitters" history, both read off
+  the final state) and logs SERENE's budget-split metrics (made up too).
+- algorithm "toy_plain": the same without extras.
+- algorithm "toy_budget": the same with a `budget` field in its config (to
+  test that it follows the run's budget).
 
 Importable from a subprocess (`python -c "import tests.runs.toy; ..."`).
 Set TOY_SLEEP_S to make every step sleep (to kill a run mid-way).
@@ -19,6 +24,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 import tasks
@@ -29,6 +35,9 @@ from tasks.spec import RewardArea, TaskSpec
 
 TASK = "toy_point"
 ALGORITHM = "toy"
+PLAIN = "toy_plain"
+BUDGETED = "toy_budget"
+EMITTERS = 9  # rows of the made-up emitter history (fewer when fewer policies are stored)
 
 
 class ToyPointTask(SparseRewardTask):
@@ -89,6 +98,13 @@ class ToyConfig:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.capacity < self.batch_size:
             raise ValueError(f"capacity must be >= batch_size, got {self.capacity}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyBudgetConfig(ToyConfig):
+    """Toy settings with a planned budget, like SERENE's "time" scheduler's."""
+
+    budget: int = 1_000
 
 
 @struct.dataclass
@@ -167,6 +183,14 @@ def step(state: ToyState, key) -> tuple[ToyState, dict]:
         "invalid": state.invalid,  # running count, as the real algorithms report it
         "evaluations": state.evaluations,  # also reported by the real ones; the loop keeps its own
     }
+    # SERENE's budget split, made up: every other pair of generations exploits, half of it in area 0.
+    exploit = (state.evaluations // 16) * 8
+    metrics |= {
+        "exploring": (state.evaluations // 8) % 2 == 1,
+        "explore_evaluations": state.evaluations - exploit,
+        "exploit_evaluations": exploit,
+        "exploit_area0_evaluations": exploit // 2,
+    }
     return state, metrics
 
 
@@ -181,8 +205,40 @@ def archive(state: ToyState) -> qd_algorithm.ArchiveSnapshot:
     )
 
 
+def extras(state: ToyState) -> dict[str, np.ndarray]:
+    """SERENE-like extras, read off the state (so a resumed run has the same):
+    the stored policies with reward > 0 as "reward_archive/<column>", and one
+    made-up emitter per stored policy (the first `EMITTERS`) as
+    "emitters/<column>", outcomes cycling discarded, stagnated, running."""
+    mask, reward = np.asarray(state.mask), np.asarray(state.reward)
+    desc, area = np.asarray(state.descriptor), np.asarray(state.reward_area)
+    rewarded = mask & (reward > 0)
+    out = {
+        "reward_archive/genome": np.asarray(state.genome)[rewarded],
+        "reward_archive/descriptor": desc[rewarded],
+        "reward_archive/gt_descriptor": desc[rewarded],
+        "reward_archive/reward": reward[rewarded],
+        "reward_archive/reward_area": area[rewarded],
+    }
+    slots = np.flatnonzero(mask)[:EMITTERS]
+    n, spent = len(slots), int(state.evaluations)
+    outcome = 1 + np.arange(n, dtype=np.int32) % 3
+    created = (np.arange(n) * spent // (2 * EMITTERS)).astype(np.int32)
+    ended = np.where(outcome == 3, spent, created + (spent - created) // 2).astype(np.int32)
+    evaluations = ((ended - created) // 2).astype(np.int32)
+    columns = {
+        "ident": np.arange(n, dtype=np.int32), "area": area[slots], "created": created, "ended": ended,
+        "evaluations": evaluations, "steps": evaluations // 12,
+        "improvement": np.where(outcome == 1, 0.0, 0.1 + 0.1 * np.arange(n)).astype(np.float32),
+        "best_reward": reward[slots], "outcome": outcome,
+        "ancestor_x": desc[slots, 0], "ancestor_y": desc[slots, 1],
+    }
+    out |= {f"emitters/{name}": value for name, value in columns.items()}
+    return out
+
+
 tasks.register(TASK)(ToyPointTask)
-qd_algorithm.register(
+TOY = qd_algorithm.register(
     qd_algorithm.Algorithm(
         name=ALGORITHM,
         config_cls=ToyConfig,
@@ -191,5 +247,13 @@ qd_algorithm.register(
         archive=archive,
         evaluations_per_step=lambda config: config.batch_size,
         description="toy random search (tests only)",
+        extras=extras,
     )
 )
+qd_algorithm.register(dataclasses.replace(
+    TOY, name=PLAIN, extras=None, description="toy random search without extras (tests only)"
+))
+qd_algorithm.register(dataclasses.replace(
+    TOY, name=BUDGETED, config_cls=ToyBudgetConfig,
+    description="toy random search with a planned budget (tests only)",
+))

@@ -1,0 +1,103 @@
+"""extras.npz end to end (runs/loop.py, runs/load.py, runs/inspect.py,
+runs/extras.py) and the run budget that an algorithm's `budget` field follows
+(runs/config.py), on the toy algorithms of tests/runs/toy.py."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import runs
+from runs import config as C
+from runs import extras as run_extras
+from runs import inspect as run_inspect
+from runs import loop, rundir
+from runs.errors import RunDirError
+from tests.runs import toy
+
+
+def test_a_run_with_extras_writes_and_loads_them(toy_config):
+    config = toy_config(budget=64)
+    result = loop.start(config)
+    run = runs.load(config.out)
+    assert (run.path / rundir.EXTRAS).is_file()
+    assert set(run.extras) == {"reward_archive", "emitters"}
+    rewarded = run.extras["reward_archive"]
+    assert len(rewarded["reward"]) == int(np.sum(run.archive["reward"] > 0))
+    assert np.all(rewarded["reward"] > 0)
+    emitters = run.extras["emitters"]
+    assert set(emitters) == {"ident", "area", "created", "ended", "evaluations", "steps", "improvement",
+                             "best_reward", "outcome", "ancestor_x", "ancestor_y"}
+    assert len(emitters["outcome"]) == min(toy.EMITTERS, result.archive_size)
+
+
+def test_a_run_without_extras_writes_no_file_and_no_extra_plots(tmp_path):
+    config = C.build(toy.PLAIN, toy.TASK, budget=32, out=str(tmp_path / "plain"), sets=["algo.poison=true"])
+    loop.start(config)
+    run = runs.load(config.out)
+    assert run.extras == {} and not (run.path / rundir.EXTRAS).exists()
+    summary = run_inspect.inspect_run(config.out)
+    names = {p.name for p in summary.plots}
+    assert "reward_archive.png" not in names and "emitters.png" not in names
+    assert summary.emitters == () and summary.reward_archive_size is None
+
+
+def test_inspect_draws_the_reward_archive_and_the_emitter_history(toy_config):
+    from rich.console import Console
+
+    config = toy_config(budget=160)
+    loop.start(config)
+    summary = run_inspect.inspect_run(config.out)
+    names = {p.name for p in summary.plots}
+    assert {"reward_archive.png", "emitters.png"} <= names
+    for path in summary.plots:
+        assert path.stat().st_size > 10_000, path  # a real figure, not an empty canvas
+    run = runs.load(config.out)
+    assert summary.reward_archive_size == len(run.extras["reward_archive"]["reward"])
+    total = summary.emitters[-1]
+    outcome = run.extras["emitters"]["outcome"]
+    assert total.area is None and total.created == len(outcome)
+    assert (total.discarded, total.stagnated, total.running) == tuple(
+        int(np.sum(outcome == code)) for code in (run_extras.DISCARDED, run_extras.STAGNATED, run_extras.RUNNING))
+    assert total.promoted == total.stagnated + total.running
+    # the toy logs SERENE's budget split: exploitation of area 0 is half of it
+    assert total.evaluations == int(run.metrics["exploit_evaluations"].iloc[-1])
+    assert summary.emitters[0].evaluations == int(run.metrics["exploit_area0_evaluations"].iloc[-1])
+    console = Console(width=140, record=True)
+    console.print(run_inspect.format_summary(summary))
+    text = console.export_text()
+    assert "reward archive" in text and "promoted" in text and "area 0" in text
+
+
+def test_budget_split_separates_exploration_and_each_area(toy_config):
+    config = toy_config(budget=96)
+    loop.start(config)
+    run = runs.load(config.out)
+    split = run_extras.budget_split(run.metrics, n_areas=1)
+    assert list(split.columns) == ["evaluations", "exploration", "area 0", "no area"]
+    np.testing.assert_array_equal(split["exploration"], run.metrics["explore_evaluations"])
+    np.testing.assert_array_equal(split["area 0"] + split["no area"], run.metrics["exploit_evaluations"])
+
+
+def test_an_unreadable_extras_file_is_explained(toy_config):
+    config = toy_config(budget=32)
+    loop.start(config)
+    (runs.load(config.out).path / rundir.EXTRAS).write_bytes(b"not a zip")
+    with pytest.raises(RunDirError, match="extras.npz .*cannot be read.*divergent resume"):
+        runs.load(config.out)
+
+
+def test_an_algorithm_budget_follows_the_run_budget(tmp_path):
+    out = str(tmp_path / "b")
+    tied = C.build(toy.BUDGETED, toy.TASK, budget=320, out=out)
+    assert tied.algo.budget == 320 and tied.budget_tied
+    assert tied.replace(budget=640).algo.budget == 640  # `resume --budget` carries it along
+    assert tied.identity() == tied.replace(budget=640).identity()  # extending is still a resume
+    explicit = C.build(toy.BUDGETED, toy.TASK, budget=320, out=out, sets=["algo.budget=100"])
+    assert explicit.algo.budget == 100 and not explicit.budget_tied
+    assert explicit.replace(budget=640).algo.budget == 100
+    assert explicit.identity() != tied.identity()
+    # a run directory's config.yaml (algo.budget written out equal to budget) re-run with a new budget follows it
+    path = tmp_path / "config.yaml"
+    path.write_text(C.to_yaml(tied))
+    assert C.build(preset=str(path), budget=1000).algo.budget == 1000
+    assert C.build(preset=str(path), budget=1000, sets=["algo.budget=5"]).algo.budget == 5

@@ -3,6 +3,7 @@ over time, optionally sharded over several devices."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Optional, Sequence
 
 import jax
@@ -97,11 +98,61 @@ def evaluate(
     Returns:
         The batch's `Evaluation`.
     """
-    if sharding is not None:
-        genomes = jax.lax.with_sharding_constraint(genomes, sharding)
-    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(genomes.shape[0]))
-    episode = functools.partial(_episode, task, policy, with_observation)
-    return jax.vmap(episode)(genomes, keys)
+    episode = jax.vmap(functools.partial(_episode, task, policy, with_observation))
+    rows = jnp.arange(genomes.shape[0])
+    if sharding is None:
+        return episode(genomes, _episode_keys(key, rows))
+    return _sharded(episode, sharding, genomes, rows, key)
+
+
+def _episode_keys(key: jax.Array, rows: jax.Array) -> jax.Array:
+    return jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
+
+
+def _sharded(episode, sharding: NamedSharding, genomes: jax.Array, rows: jax.Array, key: jax.Array) -> Evaluation:
+    """`episode` on each device's rows, then ONE all-gather of the results.
+
+    Why not a sharding constraint: the partitioner then spreads the batch
+    split over the whole step (novelty, archive insertion, emitters), with a
+    collective for every leaf and every consumer (SERENE's step had 214
+    all-gathers). On host CPU devices, XLA's runtime may run independent
+    collectives at once on its small thread pool; on a busy 2-core machine a
+    device then waits for a peer that has no thread left, and the run dies
+    with a rendezvous timeout. Here the split is confined to the rollout
+    (`shard_map`), and every leaf is packed into one [B, W] float32 array
+    (ints and bools bit-cast, exactly) gathered once; the rest of the step
+    stays replicated.
+    """
+    axis = sharding.mesh.axis_names[0]
+    shapes = jax.eval_shape(episode, genomes, _episode_keys(key, rows))
+    leaves, treedef = jax.tree.flatten(shapes)
+    widths = [math.prod(leaf.shape[1:]) for leaf in leaves]
+
+    def local(genomes, rows, key):
+        columns = []
+        for leaf in jax.tree.leaves(episode(genomes, _episode_keys(key, rows))):
+            flat = leaf.reshape(leaf.shape[0], -1)
+            if flat.dtype != jnp.float32:
+                flat = jax.lax.bitcast_convert_type(flat.astype(jnp.int32), jnp.float32)
+            columns.append(flat)
+        return jax.lax.all_gather(jnp.concatenate(columns, axis=1), axis, tiled=True)
+
+    # Replicated going in too, or the split spreads back into what made the genomes.
+    whole = NamedSharding(sharding.mesh, PartitionSpec())
+    genomes, rows = (jax.lax.with_sharding_constraint(x, whole) for x in (genomes, rows))
+    packed = jax.shard_map(
+        local, mesh=sharding.mesh, in_specs=(PartitionSpec(axis), PartitionSpec(axis), PartitionSpec()),
+        out_specs=PartitionSpec(), check_vma=False,
+    )(genomes, rows, key)
+    packed = jax.lax.with_sharding_constraint(packed, whole)
+    out, start = [], 0
+    for leaf, width in zip(leaves, widths):
+        part = packed[:, start:start + width]
+        start += width
+        if leaf.dtype != jnp.float32:
+            part = jax.lax.bitcast_convert_type(part, jnp.int32).astype(leaf.dtype)
+        out.append(part.reshape(leaf.shape))
+    return jax.tree.unflatten(treedef, out)
 
 
 @functools.lru_cache(maxsize=64)

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tasks.rollout import rollout, trajectory_times
+from tasks.rollout import batch_sharding, evaluate, rollout, trajectory_times
 from tests.tasks.toy import PointTask
 
 
@@ -78,6 +78,31 @@ def test_sharded_rollout_equals_single_device():
     assert two.reward.shape == (7,)
     for x, y in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
         np.testing.assert_allclose(x, y, rtol=1e-6)
+
+
+def test_a_sharded_evaluation_inside_a_step_costs_one_collective():
+    """The batch split stays inside the rollout: one all-gather, and the rest of
+    the step (here a scatter by reward area and a sort) runs replicated. Left to
+    the partitioner, collectives multiply, and on busy host CPUs independent
+    ones can deadlock XLA's runtime (see tasks.rollout._sharded)."""
+    sharding = batch_sharding(jax.devices())
+
+    def step(genomes, key):
+        ev = evaluate(TASK, POLICY, genomes, key, sharding=sharding)
+        counts = jnp.zeros((3,), jnp.int32).at[ev.reward_area + 1].add(ev.valid.astype(jnp.int32))
+        return counts, jnp.sort(ev.reward), ev
+
+    genomes = POLICY.init_genomes(jax.random.PRNGKey(0), 8)
+    text = jax.jit(step).lower(genomes, jax.random.PRNGKey(1)).compile().as_text()
+    collectives = [line for line in text.splitlines()
+                   if any(f" {op}(" in line or f" {op}-start(" in line
+                          for op in ("all-gather", "all-reduce", "all-to-all", "collective-permute", "reduce-scatter"))]
+    assert len(collectives) == 1 and "all-gather" in collectives[0], collectives
+    _, _, ev = jax.jit(step)(genomes, jax.random.PRNGKey(1))
+    plain = evaluate(TASK, POLICY, genomes, jax.random.PRNGKey(1))
+    for x, y in zip(jax.tree.leaves(plain), jax.tree.leaves(ev)):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
 
 
 def test_wrong_genome_shape_is_a_clear_error():

@@ -7,8 +7,8 @@ jitted `step` as a fraction of the raw rollout throughput of the same batch.
 raw  = evaluations/s of `tasks.rollout` called in a Python loop on a batch of
        random genomes of the algorithm's batch size (200 = NS's 100 parents
        x 2 offspring), sharded over the host devices as the algorithms shard it;
-loop = evaluations/s of `jax.jit(algo.step)` called in a Python loop (as
-       runs/loop.py does), from the state `algo.init` returns;
+loop = evaluations/s of `jax.jit(algo.step, donate_argnums=0)` called in a
+       Python loop (as runs/loop.py does), from the state `algo.init` returns;
 fraction = loop / raw (goal >= 0.9).
 
 The "no-rollout" column is the same step with the rollout replaced by a
@@ -52,6 +52,9 @@ def best_seconds(fns: dict, repeats: int) -> dict:
 
 
 def run_steps(step, state, keys):
+    # The steps donate their state, as in runs/loop.py: work on a private copy
+    # (one copy per timed run of all the generations, a fraction of a percent).
+    state = jax.tree.map(lambda x: jnp.array(x, copy=True), state)
     for key in keys:
         state, _ = step(state, key)
     return jax.block_until_ready(state)
@@ -110,8 +113,8 @@ def measure(name, algo_name, task, gens, repeats, fill=0) -> None:
     # the ablation must trace `step` anew with the fake evaluation. Two steps
     # trace every input signature (the state `init` returns and the one
     # `step` returns differ), so nothing is traced again outside the context.
-    step = jax.jit(lambda s, k: algo.step(s, k))
-    bare = jax.jit(lambda s, k: algo.step(s, k))
+    step = jax.jit(lambda s, k: algo.step(s, k), donate_argnums=0)
+    bare = jax.jit(lambda s, k: algo.step(s, k), donate_argnums=0)
     run_steps(step, state, keys[:2])
     with fixed_evaluation(MODULES[algo_name], evaluation):
         run_steps(bare, state, keys[:2])

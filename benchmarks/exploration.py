@@ -16,16 +16,18 @@ import time
 import _setup  # noqa: F401  (must come before jax)
 import jax
 import numpy as np
+import yaml
 
 import tasks
 from qd import algorithm
 
 
-def run(name: str, task, budget: int, seed: int) -> dict:
+def run(name: str, task, budget: int, seed: int, overrides: dict) -> dict:
     algo = algorithm.get(name)
-    config = algo.config_cls()
+    config = algo.config_cls(**overrides.get(name, {}))
     state = algo.init(config, task, jax.random.PRNGKey(seed))
-    step = jax.jit(algo.step)
+    state = jax.tree.map(lambda x: x.copy(), state)  # own buffers: the step donates them (runs/loop.py)
+    step = jax.jit(algo.step, donate_argnums=0)
     base = jax.random.PRNGKey(seed + 10_000)
     generation = 0
     start = time.perf_counter()
@@ -44,14 +46,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--algorithms", nargs="+", default=["ns", "random", "me", "cmaes"])
     parser.add_argument("--csv", default=None)
+    parser.add_argument("--set", nargs="*", default=[], metavar="ALGO.FIELD=VALUE",
+                        help="config overrides, e.g. serene.emitters_per_step=1 (values parsed as YAML)")
     args = parser.parse_args()
     task = tasks.make(args.task)
     n_areas = len(task.spec.reward_areas)
     print(f"machine: {_setup.machine()}; task {args.task}, budget {args.budget:,} episodes, {args.seeds} seeds")
+    overrides: dict = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        name, _, field = key.partition(".")
+        overrides.setdefault(name, {})[field] = yaml.safe_load(value)
     rows = []
     for name in args.algorithms:
         for seed in range(args.seeds):
-            rows.append(run(name, task, args.budget, seed))
+            rows.append(run(name, task, args.budget, seed, overrides))
             r = rows[-1]
             print(
                 f"  {name} seed {seed}: coverage {r['coverage']:.3f}, explored {r['explored_coverage']:.3f}, "

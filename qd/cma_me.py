@@ -36,7 +36,7 @@ from flax import struct
 from jax.sharding import NamedSharding
 
 from emitters import es
-from qd import grid_archive, map_elites, metrics, population, tracker
+from qd import checks, grid_archive, map_elites, metrics, population, tracker
 from qd.algorithm import Algorithm, register
 from qd.repertoire import IMPROVED, NEW_CELL, NOT_ADDED, Repertoire, finite_entries
 from tasks.rollout import auto_sharding, evaluate
@@ -81,10 +81,7 @@ class CmaMeConfig:
     shard: bool = True
 
     def __post_init__(self):
-        for name in ("n_emitters", "cells_per_dim", "initial_batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int_fields(self, "n_emitters", "cells_per_dim", "initial_batch")
         if isinstance(self.emitter_batch_size, bool) or not isinstance(self.emitter_batch_size, int) or (
             self.emitter_batch_size < 2
         ):

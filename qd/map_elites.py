@@ -19,7 +19,7 @@ from flax import struct
 from jax.sharding import NamedSharding
 
 from emitters import variation
-from qd import cvt_archive, grid_archive, metrics, population, tracker
+from qd import checks, cvt_archive, grid_archive, metrics, population, tracker
 from qd.algorithm import Algorithm, ArchiveSnapshot, register
 from qd.repertoire import Repertoire
 from tasks.rollout import auto_sharding, evaluate
@@ -65,10 +65,7 @@ class MapElitesConfig:
             raise ValueError(f"archive must be one of {', '.join(ARCHIVES)}, got {self.archive!r}")
         if self.variation not in VARIATIONS:
             raise ValueError(f"variation must be one of {', '.join(VARIATIONS)}, got {self.variation!r}")
-        for name in ("cells_per_dim", "n_centroids", "batch_size", "cvt_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int_fields(self, "cells_per_dim", "n_centroids", "batch_size", "cvt_samples")
         if self.archive == "cvt" and self.n_centroids > self.cvt_samples:
             raise ValueError(f"n_centroids ({self.n_centroids}) must be <= cvt_samples ({self.cvt_samples})")
         for name in ("mutation_sigma", "iso_sigma", "line_sigma"):

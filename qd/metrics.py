@@ -52,11 +52,17 @@ def cell_histogram(
     Raises:
         ValueError: on bad bounds, cells or shapes.
     """
+    spec, points = _grid_points(points, low, high, cells)
+    return _histogram(spec, points, resolve_mask(mask, points.shape[0]))
+
+
+def _grid_points(points, low, high, cells) -> tuple[grid_archive.GridSpec, Array]:
+    """The grid and the [N, d] float32 points, checked against each other."""
     spec = grid_archive.GridSpec(low, high, cells)
     points = jnp.asarray(points, jnp.float32)
     if points.ndim != 2 or points.shape[1] != spec.n_dims:
         raise ValueError(f"points must have shape [N, {spec.n_dims}], got {points.shape}")
-    return _histogram(spec, points, resolve_mask(mask, points.shape[0]))
+    return spec, points
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -87,10 +93,7 @@ def mark_cells(
     Raises:
         ValueError: as ``cell_histogram``, or on a ``hit`` of another size.
     """
-    spec = grid_archive.GridSpec(low, high, cells)
-    points = jnp.asarray(points, jnp.float32)
-    if points.ndim != 2 or points.shape[1] != spec.n_dims:
-        raise ValueError(f"points must have shape [N, {spec.n_dims}], got {points.shape}")
+    spec, points = _grid_points(points, low, high, cells)
     hit = jnp.asarray(hit, bool)
     if hit.shape != (spec.n_cells,):
         raise ValueError(f"hit must have shape ({spec.n_cells},), got {hit.shape}")

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from qd import checks
 from qd.repertoire import Entries, check_entries, finite_entries, resolve_mask
 
 Array = jax.Array
@@ -94,14 +95,7 @@ def init(
         ValueError: if a size is not a positive integer.
     """
     gt_size = descriptor_size if gt_size is None else gt_size
-    for name, value in (
-        ("capacity", capacity),
-        ("genome_size", genome_size),
-        ("descriptor_size", descriptor_size),
-        ("gt_size", gt_size),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    checks.positive_ints(capacity=capacity, genome_size=genome_size, descriptor_size=descriptor_size, gt_size=gt_size)
     zero = jnp.zeros((), jnp.int32)
     return NoveltyArchive(
         genomes=jnp.zeros((capacity, genome_size), jnp.float32),

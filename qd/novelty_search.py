@@ -20,7 +20,7 @@ from flax import struct
 from jax.sharding import NamedSharding
 
 from emitters import variation
-from qd import novelty_archive, population, tracker
+from qd import checks, novelty_archive, population, tracker
 from qd.algorithm import Algorithm, ArchiveSnapshot, register
 from qd.novelty import knn_novelty_union
 from qd.repertoire import Entries
@@ -61,10 +61,9 @@ class NoveltySearchConfig:
     shard: bool = True
 
     def __post_init__(self):
-        for name in ("population_size", "offspring_per_parent", "k", "archive_per_generation", "archive_capacity"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int_fields(
+            self, "population_size", "offspring_per_parent", "k", "archive_per_generation", "archive_capacity"
+        )
         if self.archive_insertion not in ARCHIVE_INSERTIONS:
             raise ValueError(
                 f"archive_insertion must be one of {', '.join(ARCHIVE_INSERTIONS)}, got {self.archive_insertion!r}"

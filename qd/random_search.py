@@ -12,7 +12,7 @@ from flax import struct
 from jax.sharding import NamedSharding
 
 from emitters import variation
-from qd import novelty_archive, population, tracker
+from qd import checks, novelty_archive, population, tracker
 from qd.algorithm import Algorithm, register
 from qd.novelty_search import archive as _novelty_archive_snapshot
 from tasks.rollout import auto_sharding, evaluate
@@ -40,10 +40,7 @@ class RandomSearchConfig:
     shard: bool = True
 
     def __post_init__(self):
-        for name in ("batch_size", "archive_per_generation", "archive_capacity"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int_fields(self, "batch_size", "archive_per_generation", "archive_capacity")
         if self.archive_per_generation > self.batch_size:
             raise ValueError(
                 f"archive_per_generation ({self.archive_per_generation}) must be <= batch_size ({self.batch_size})"

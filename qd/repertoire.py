@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from qd import checks
+
 Array = jax.Array
 
 NOT_ADDED = 0
@@ -155,9 +157,7 @@ def empty_repertoire(centroids: Array, genome_size: int, gt_size: int) -> Repert
     centroids = jnp.asarray(centroids, jnp.float32)
     if centroids.ndim != 2 or centroids.shape[0] < 1 or centroids.shape[1] < 1:
         raise ValueError(f"centroids must be a non-empty [C, k] array, got {centroids.shape}")
-    for name, value in (("genome_size", genome_size), ("gt_size", gt_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    checks.positive_ints(genome_size=genome_size, gt_size=gt_size)
     n_cells = centroids.shape[0]
     return Repertoire(
         genomes=jnp.zeros((n_cells, genome_size), jnp.float32),

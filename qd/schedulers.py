@@ -30,6 +30,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from qd import checks
+
 SCHEDULERS = ("alternating", "probability", "time", "ucb")
 EXPLORE, EXPLOIT = 0, 1
 
@@ -60,10 +62,7 @@ class SchedulerConfig:
     def __post_init__(self):
         if self.kind not in SCHEDULERS:
             raise ValueError(f"scheduler kind must be one of {', '.join(SCHEDULERS)}, got {self.kind!r}")
-        for name in ("chunk_size", "budget"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int_fields(self, "chunk_size", "budget")
         if not 0.0 <= self.explore_probability <= 1.0:
             raise ValueError(f"explore_probability must be in [0, 1], got {self.explore_probability!r}")
         if not 0.0 < self.ucb_discount <= 1.0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from emitters.local import KINDS, LocalEmitterConfig
+from qd import checks
 from qd.novelty_search import NoveltySearchConfig
 from qd.schedulers import SCHEDULERS, SchedulerConfig
 
@@ -86,10 +87,9 @@ class SereneConfig:
         self.novelty_search
         self.emitter
         self.scheduler_config
-        for name in ("emitter_capacity", "emitters_per_step", "reward_archive_capacity", "history_capacity"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.positive_int_fields(
+            self, "emitter_capacity", "emitters_per_step", "reward_archive_capacity", "history_capacity"
+        )
         if self.emitters_per_step > self.emitter_capacity:
             raise ValueError(
                 f"emitters_per_step ({self.emitters_per_step}) must be <= emitter_capacity ({self.emitter_capacity})"

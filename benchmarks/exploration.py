@@ -20,13 +20,14 @@ import yaml
 
 import tasks
 from qd import algorithm
+from runs.loop import own_buffers
 
 
 def run(name: str, task, budget: int, seed: int, overrides: dict) -> dict:
     algo = algorithm.get(name)
     config = algo.config_cls(**overrides.get(name, {}))
     state = algo.init(config, task, jax.random.PRNGKey(seed))
-    state = jax.tree.map(lambda x: x.copy(), state)  # own buffers: the step donates them (runs/loop.py)
+    state = own_buffers(state)  # the step donates its state, as in runs/loop.py
     step = jax.jit(algo.step, donate_argnums=0)
     base = jax.random.PRNGKey(seed + 10_000)
     generation = 0

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import tasks
 from qd import algorithm, novelty_archive
 from qd.repertoire import make_entries
+from runs.loop import own_buffers
 
 MODULES = {"ns": "qd.novelty_search", "me": "qd.map_elites", "random": "qd.random_search"}
 
@@ -54,7 +55,7 @@ def best_seconds(fns: dict, repeats: int) -> dict:
 def run_steps(step, state, keys):
     # The steps donate their state, as in runs/loop.py: work on a private copy
     # (one copy per timed run of all the generations, a fraction of a percent).
-    state = jax.tree.map(lambda x: jnp.array(x, copy=True), state)
+    state = own_buffers(state)
     for key in keys:
         state, _ = step(state, key)
     return jax.block_until_ready(state)

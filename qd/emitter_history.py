@@ -58,10 +58,10 @@ def append(history: EmitterHistory, mask: jax.Array, **columns: jax.Array) -> Em
     slot = history.size + jnp.cumsum(mask, dtype=jnp.int32) - 1
     stored = mask & (slot < capacity)
     target = jnp.where(stored, slot, capacity)
-    updates = {
-        name: getattr(history, name).at[target].set(jnp.asarray(columns[name]).astype(getattr(history, name).dtype), mode="drop")
-        for name in FIELDS
-    }
+    updates = {}
+    for name in FIELDS:
+        column = getattr(history, name)
+        updates[name] = column.at[target].set(jnp.asarray(columns[name]).astype(column.dtype), mode="drop")
     return history.replace(
         **updates,
         size=history.size + jnp.sum(stored, dtype=jnp.int32),

@@ -24,7 +24,7 @@ schedule. Every chosen emitter is kept until the chunk ends (or it stops),
 like the reference's single emitter. Budget accounting is exact: only real
 evaluations count (an elitist emitter's first step evaluates 6 of its 12
 rows). Improvements are re-estimated when a chunk ends, for the emitters that
-stepped in it.
+stepped in it (a candidate promoted in it already has its improvement).
 
 Deviations from the reference code, all small: the candidates' novelty order
 is recomputed every step (the reference sorts once per chunk); the NS
@@ -64,8 +64,8 @@ class SereneState:
         ns: the novelty search (population, NS archive, budget tracker).
         reward_archive: every rewarded agent handed over (a novelty archive).
         pool: candidate and active emitters.
-        current: [E] bool, emitters chosen in the current chunk (kept).
-        stepped: [E] bool, emitters that stepped in the current chunk.
+        current: [E] bool, active emitters chosen in the current chunk (kept
+            until it ends, then their improvement is re-estimated).
         scheduler: the meta-scheduler.
         history: log of ended emitters.
         exploit_area_evaluations: [A + 1] emitter evaluations by their
@@ -77,7 +77,6 @@ class SereneState:
     reward_archive: novelty_archive.NoveltyArchive
     pool: pool_mod.EmitterPool
     current: jax.Array
-    stepped: jax.Array
     scheduler: schedulers.SchedulerState
     history: emitter_history.EmitterHistory
     exploit_area_evaluations: jax.Array
@@ -105,7 +104,6 @@ def init(config: SereneConfig, task, key: jax.Array) -> SereneState:
         ),
         pool=pool_mod.init(config.emitter, capacity, genome_size, payload_row),
         current=jnp.zeros((capacity,), bool),
-        stepped=jnp.zeros((capacity,), bool),
         scheduler=schedulers.init(config.scheduler_config),
         history=emitter_history.init(config.history_capacity),
         exploit_area_evaluations=jnp.zeros((len(task.spec.reward_areas) + 1,), jnp.int32),
@@ -273,7 +271,6 @@ def _exploit(state: SereneState, key: jax.Array) -> SereneState:
     ended_slots = jnp.zeros((pool.capacity,), bool).at[jnp.where(ended, slots, pool.capacity)].set(True, mode="drop")
     pool = pool_mod.clear(pool, ended_slots)
 
-    stepped_slots = jnp.zeros((pool.capacity,), bool).at[target].set(True, mode="drop")
     kept = jnp.zeros((pool.capacity,), bool).at[target].set(status == ACTIVE, mode="drop")
     spent = jnp.sum(counted, axis=1, dtype=jnp.int32)
     n_areas = state.exploit_area_evaluations.shape[0] - 1
@@ -283,7 +280,6 @@ def _exploit(state: SereneState, key: jax.Array) -> SereneState:
         reward_archive=reward_archive,
         pool=pool,
         current=(state.current | kept) & ~ended_slots,
-        stepped=(state.stepped | stepped_slots) & ~ended_slots,
         history=history,
         exploit_area_evaluations=state.exploit_area_evaluations.at[area].add(jnp.where(chosen, spent, 0)),
     )
@@ -325,8 +321,8 @@ def step(state: SereneState, key: jax.Array) -> tuple[SereneState, dict]:
         sched_config, state.scheduler, state.evaluations - before, gain, k_sched, spent_total=state.evaluations
     )
     closed = jnp.sum(scheduler.chunks) > chunks_before
-    # When a chunk ends, the emitters that stepped in it re-estimate their improvement.
-    reestimate = closed & state.stepped & (state.pool.status == ACTIVE)
+    # When a chunk ends, the active emitters that stepped in it re-estimate their improvement.
+    reestimate = closed & state.current & (state.pool.status == ACTIVE)
     improved = jax.vmap(lambda s: local.with_improvement(config.emitter, s))(state.pool.emitters)
     emitters = jax.tree.map(
         lambda new_, old: jnp.where(_rows_mask(reestimate, new_), new_, old), improved, state.pool.emitters
@@ -335,7 +331,6 @@ def step(state: SereneState, key: jax.Array) -> tuple[SereneState, dict]:
         scheduler=scheduler,
         pool=state.pool.replace(emitters=emitters),
         current=state.current & ~closed,
-        stepped=state.stepped & ~closed,
     )
     return state, _metrics(state, exploring)
 

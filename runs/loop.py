@@ -177,7 +177,7 @@ def run(
     else:
         state = _jitted_init(algo, config.algo, task)(init_key)
         generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
-    state = _own_buffers(state)
+    state = own_buffers(state)
     reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))
 
     step = _jitted_step(algo)
@@ -208,7 +208,7 @@ def run(
                 run_dir.append_metrics(row)
                 reporter.update(row)
             if save or last or interrupted:
-                state = _own_buffers(
+                state = own_buffers(
                     _save(run_dir, config, state, generation, evaluations, wall_time(), loop_key, invalid)
                 )
             if interrupted:
@@ -269,7 +269,7 @@ def _jitted_step(algo) -> Callable:
     return jax.jit(algo.step, donate_argnums=0)
 
 
-def _own_buffers(state: Any) -> Any:
+def own_buffers(state: Any) -> Any:
     """A copy of `state` in which no two leaves share a device buffer.
 
     `init` or a rebuilt checkpoint may hand the same buffer to two leaves
@@ -374,4 +374,4 @@ def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
         signal.signal(signal.SIGINT, previous)
 
 
-__all__ = ["Reporter", "RunResult", "StartInfo", "resume", "run", "start"]
+__all__ = ["Reporter", "RunResult", "StartInfo", "own_buffers", "resume", "run", "start"]

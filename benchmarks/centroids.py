@@ -24,7 +24,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qd.cvt_archive import DEFAULT_BLOCK_SIZE, nearest_centroid  # noqa: E402
+from qd.archives.cvt import DEFAULT_BLOCK_SIZE, nearest_centroid  # noqa: E402
 
 
 def median_ms(fn, *args, reps: int = 30) -> float:

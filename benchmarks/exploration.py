@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 import tasks
-from qd import algorithm
+from qd import algorithms as algorithm
 from runs.loop import own_buffers
 
 
@@ -68,7 +68,7 @@ def main() -> None:
                 f"areas {int(r['areas_found'])}/{n_areas}, {r['seconds']:.0f}s",
                 flush=True,
             )
-    header = f"| algorithm | archive coverage | explored coverage | " + " | ".join(
+    header = "| algorithm | archive coverage | explored coverage | " + " | ".join(
         f"area {i} found (evals to first) | area {i} max reward" for i in range(n_areas)
     ) + " |"
     print("\n" + header + "\n|" + "---|" * (3 + 2 * n_areas))

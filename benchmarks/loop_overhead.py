@@ -31,11 +31,12 @@ import jax
 import jax.numpy as jnp
 
 import tasks
-from qd import algorithm, novelty_archive
-from qd.repertoire import make_entries
+from qd import algorithms as algorithm
+from qd.archives import novelty as novelty_archive
+from qd.archives.entries import make_entries
 from runs.loop import own_buffers
 
-MODULES = {"ns": "qd.novelty_search", "me": "qd.map_elites", "random": "qd.random_search"}
+MODULES = {"ns": "qd.algorithms.novelty_search", "me": "qd.algorithms.map_elites", "random": "qd.algorithms.random_search"}
 
 
 def best_seconds(fns: dict, repeats: int) -> dict:

@@ -44,8 +44,8 @@ from qdax.utils.metrics import default_qd_metrics
 
 import tasks
 from emitters import variation
-from qd import algorithm
-from qd import map_elites as qd_map_elites
+from qd import algorithms as algorithm
+from qd.algorithms import map_elites as qd_map_elites
 from tasks.evaluation import Evaluation
 from tasks.rollout import auto_sharding, evaluate
 from tasks.spec import TaskSpec

@@ -29,9 +29,9 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qd import novelty_archive as na  # noqa: E402
+from qd.archives import novelty as na  # noqa: E402
 from qd.novelty import DEFAULT_BLOCK_SIZE, knn_novelty  # noqa: E402
-from qd.repertoire import make_entries  # noqa: E402
+from qd.archives.repertoire import make_entries  # noqa: E402
 
 K = 15
 QUERIES = 200

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from qd import grid_archive
-from qd.repertoire import resolve_mask
+from qd.archives import grid as grid_archive
+from qd.archives.entries import resolve_mask
 
 Array = jax.Array
 Cells = Union[int, Sequence[int]]

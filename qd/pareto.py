@@ -22,7 +22,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from qd.repertoire import resolve_mask
+from qd.archives.entries import resolve_mask
 
 Array = jax.Array
 

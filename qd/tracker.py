@@ -9,8 +9,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from qd import metrics, novelty_archive
-from qd.repertoire import Entries
+from qd import metrics
+from qd.archives import novelty as novelty_archive
+from qd.archives.entries import Entries
 from tasks.evaluation import Evaluation
 from tasks.spec import TaskSpec
 
@@ -135,7 +136,7 @@ def close_generation(
     insert_mask: jax.Array,
 ) -> tuple[Tracker, novelty_archive.NoveltyArchive]:
     """Counts the batch and inserts the selected entries stamped with the new
-    generation (`record_generation` without the report)."""
+    generation; `archive_report` then gives the step's metrics."""
     counters = next_generation(observe(counters, spec, evaluation))
     archive, _ = novelty_archive.insert(archive, entries, insert_mask, generation=counters.generation)
     return counters, archive
@@ -148,18 +149,3 @@ def archive_report(
     out = report(counters, spec, archive.gt_descriptors, archive.mask, archive.size)
     out["archive_overflow"] = archive.overflow
     return out
-
-
-def record_generation(
-    counters: Tracker,
-    spec: TaskSpec,
-    evaluation: Evaluation,
-    archive: novelty_archive.NoveltyArchive,
-    entries: Entries,
-    insert_mask: jax.Array,
-) -> tuple[Tracker, novelty_archive.NoveltyArchive, dict[str, jax.Array]]:
-    """Closes a generation of an algorithm that keeps a novelty archive: counts
-    the batch, inserts the selected entries stamped with the new generation, and
-    returns the step's metrics (with the archive's overflow count)."""
-    counters, archive = close_generation(counters, spec, evaluation, archive, entries, insert_mask)
-    return counters, archive, archive_report(counters, spec, archive)

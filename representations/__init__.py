@@ -1,24 +1,75 @@
-"""Behaviour descriptors computed from evaluations.
+"""Behaviour representations: where an algorithm's descriptors come from.
 
-Only the hand-designed ground truth exists so far; the learned autoencoder
-descriptor (TAXONS) and trajectory signatures come later.
+    rep = representations.make("projection", task.spec, size=3)
+    state = rep.init_state(key)
+    descriptors = rep.encode(state.params, rep.features(evaluation))
+
+Built in: "ground_truth" (the task's hand-designed descriptor, the default),
+"projection" (a fixed random projection of the trajectory), "pca"
+(principal components of the trajectory, refitted during the run). See
+`representations.base` for the contract and `docs/architecture.md`.
 """
-from representations import ground_truth
+from __future__ import annotations
 
-REPRESENTATIONS = {"ground_truth": "the task's hand-designed descriptor (e.g. final x, y)"}
+import dataclasses
+from typing import Any, Mapping, Optional
+
+from representations.base import Representation, RepresentationState
+from tasks.registry import Registry
+from tasks.spec import TaskSpec
+
+REPRESENTATIONS: Registry[type] = Registry(
+    "representation", ("representations.ground_truth", "representations.projection", "representations.pca")
+)
+DEFAULT = "ground_truth"
 
 
-def check(name: str) -> str:
-    """Returns `name` if it is a known representation.
+def register(cls: type) -> type:
+    """Class decorator: registers a `Representation` subclass under its `name`."""
+    return REPRESENTATIONS.add(cls.name, cls)
+
+
+def names() -> list[str]:
+    return REPRESENTATIONS.names()
+
+
+def representation_class(name: str) -> type:
+    """Raises ValueError naming the valid representations when `name` is unknown."""
+    return REPRESENTATIONS.get(name)
+
+
+def describe(name: str) -> str:
+    """The first line of a representation's docstring."""
+    return (representation_class(name).__doc__ or "").strip().splitlines()[0]
+
+
+def make(name: str, spec: TaskSpec, config: Optional[Any] = None, **overrides) -> Representation:
+    """The representation `name` of a task.
+
+    Args:
+        name: a registered representation (`names()`).
+        spec: the task's description.
+        config: the representation's `Config` instance (default: its defaults).
+        **overrides: fields of its `Config` to change.
 
     Raises:
-        ValueError: unknown name; the message lists the valid ones.
+        ValueError: unknown name or field, or an invalid value.
     """
-    if name not in REPRESENTATIONS:
-        raise ValueError(
-            f"unknown representation {name!r}; valid representations: {', '.join(sorted(REPRESENTATIONS))}"
-        )
-    return name
+    cls = representation_class(name)
+    if config is None or isinstance(config, Mapping):
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        given = {**dict(config or {}), **overrides}
+        unknown = sorted(set(given) - fields)
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join(map(repr, unknown))} for representation {name!r}; "
+                f"valid fields: {', '.join(sorted(fields)) or 'none'}"
+            )
+        config = cls.Config(**given)
+    elif overrides:
+        config = dataclasses.replace(config, **overrides)
+    return cls(spec, config)
 
 
-__all__ = ["REPRESENTATIONS", "check", "ground_truth"]
+__all__ = ["DEFAULT", "REPRESENTATIONS", "Representation", "RepresentationState", "describe", "make", "names",
+           "register", "representation_class"]

@@ -100,27 +100,77 @@ def enable_compile_cache() -> Optional[str]:
 
 @app.command("list")
 @_friendly
-def list_() -> None:
-    """List the algorithms, tasks, representations and presets, one line each."""
+def list_(
+    name: Optional[str] = typer.Argument(
+        None, help="An algorithm, task or representation: list every key of its config with its default."
+    ),
+) -> None:
+    """List the algorithms, tasks, representations and presets, one line each;
+    with NAME, the config tree of that algorithm, task or representation (the
+    keys `--set algo.KEY=...`, `task.KEY`, `rep.KEY` accept)."""
     import representations
     import tasks
-    from qd import algorithm
+    from qd import algorithms
 
     from runs import presets
 
     console = Console()
+    if name is not None:
+        _print_tree(console, name)
+        return
     sections = [
-        ("algorithms", [(n, algorithm.get(n).description) for n in algorithm.names()]),
+        ("algorithms", [(n, algorithms.get(n).description) for n in algorithms.names()]),
         ("tasks", [(n, _first_line(tasks.registry.task_class(n).__doc__)) for n in tasks.names()]),
-        ("representations", sorted(representations.REPRESENTATIONS.items())),
+        ("representations", [(n, representations.describe(n)) for n in representations.names()]),
         ("presets", [(n, presets.describe(n)) for n in presets.names()]),
     ]
     for title, rows in sections:
         table = Table(title=title, title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for name, description in rows:
-            table.add_row(name, description or "")
+        for row_name, description in rows:
+            table.add_row(row_name, description or "")
+        console.print(table)
+        console.print()
+    console.print("`divergent list NAME` shows every config key of an algorithm, task or representation.")
+
+
+def _print_tree(console: Console, name: str) -> None:
+    """Prints the dotted keys of NAME's config with their defaults."""
+    import dataclasses
+
+    import representations
+    import tasks
+    from qd import algorithms
+
+    from runs.typed import to_plain
+
+    found = []
+    if name in algorithms.names():
+        found.append(("algo", algorithms.get(name).config_cls))
+    if name in tasks.names():
+        found.append(("task", tasks.registry.task_class(name).Config))
+    if name in representations.names():
+        found.append(("rep", representations.representation_class(name).Config))
+    if not found:
+        valid = sorted({*algorithms.names(), *tasks.names(), *representations.names()})
+        raise RunError(f"unknown name {name!r}; valid names: {', '.join(valid)}")
+
+    def rows(prefix: str, value) -> list[tuple[str, str]]:
+        if isinstance(value, dict):
+            if not value:
+                return [(prefix, "{} (no settings)")]
+            return [row for key, v in value.items() for row in rows(f"{prefix}.{key}", v)]
+        return [(prefix, repr(value) if isinstance(value, str) else str(value))]
+
+    for section, cls in found:
+        table = Table(title=f"{name}: --set {section}.KEY=VALUE", title_justify="left", show_header=False,
+                      box=None, pad_edge=False)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        default = cls() if dataclasses.is_dataclass(cls) else None
+        for key, value in rows(section, to_plain(default) if default is not None else {}):
+            table.add_row(key, value)
         console.print(table)
         console.print()
 
@@ -136,7 +186,8 @@ def run(
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs_out/ALGO-TASK-seedS)."),
     sets: List[str] = typer.Option(
         [], "--set", "-s", metavar="KEY=VALUE",
-        help="Override any config key, e.g. algo.population_size=64, task.episode_length=500, log_every=10. Repeatable.",
+        help="Override any config key, e.g. algo.population_size=64, task.episode_length=500, "
+        "representation=projection, rep.size=3, log_every=10 (`divergent list NAME` shows every key). Repeatable.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a previous run in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),

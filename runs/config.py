@@ -18,22 +18,21 @@ anything is compiled. Keys are dotted paths into the YAML form::
     checkpoint_every: 50         # generations between checkpoints
     keep_checkpoints: 2
     out: runs_out/ns-hardmaze-seed0
+    shard: true                  # split batches over the devices
+    representation: ground_truth
     algo: {population_size: 100, ...}      # the algorithm's config fields
     task_config: {episode_length: 2000, ...}  # the task's Config fields
+    representation_config: {}    # the representation's Config fields
 
 so ``--set algo.population_size=64``, ``--set task_config.episode_length=500``
 (or its short form ``task.episode_length=500``) and ``--set seed=3`` all work.
 `to_yaml` writes every field, so a run directory's config.yaml re-runs it.
 
-An algorithm whose config has a ``budget`` field (SERENE's "time"
-meta-scheduler plans with it) gets ``algo.budget`` *tied* to the run's
-``budget``: it follows every change of the budget (preset, ``--budget``,
-``--set budget=``, ``divergent resume --budget``) unless it is set
-explicitly to another value (``--set algo.budget=...``, or a preset whose
-``algo.budget`` differs from its ``budget``). An ``algo.budget`` equal to the
-budget counts as tied, so a run directory's config.yaml re-run with another
-``--budget`` still follows it. A tied ``algo.budget`` is not part of the run's
-identity (like ``budget``), so extending a run stays a resume.
+The representation (where the algorithm's descriptors come from) is a
+registry name with its own section: ``--set representation=projection
+--set rep.size=3`` (``rep`` is short for ``representation_config``). The
+run's ``budget`` is handed to the algorithm's ``init`` (SERENE's "time"
+scheduler plans with it).
 """
 from __future__ import annotations
 
@@ -47,16 +46,18 @@ from runs.errors import ConfigError
 from runs.typed import coerce, from_plain, to_plain, unknown_key_message
 
 # Sections whose keys are the fields of another dataclass.
-SECTIONS = ("algo", "task_config")
-# --set shorthands: `task.x` means `task_config.x` (`task` alone is the name).
-ALIASES = {"task": "task_config"}
+SECTIONS = ("algo", "task_config", "representation_config")
+# --set shorthands: `task.x` means `task_config.x` (`task` alone is the name),
+# `rep.x` means `representation_config.x`.
+ALIASES = {"task": "task_config", "rep": "representation_config"}
 # Keys that may change between a run and its resumption (`resume --budget`),
-# or that only say where the run lives (and algo.budget while tied to budget).
+# or that only say where the run lives.
 NOT_IDENTITY = ("budget", "out")
-# The field of an algorithm's config that is tied to the run's budget.
-ALGO_BUDGET = "budget"
 MAX_SEED = 2**32 - 1
-_SCALARS = {"seed": int, "budget": int, "log_every": int, "checkpoint_every": int, "keep_checkpoints": int, "out": str}
+_SCALARS = {
+    "seed": int, "budget": int, "log_every": int, "checkpoint_every": int, "keep_checkpoints": int, "out": str,
+    "shard": bool, "representation": str,
+}
 DEFAULT_OUT_ROOT = "runs_out"
 
 
@@ -65,7 +66,7 @@ class RunConfig:
     """Everything needed to (re-)run one experiment.
 
     Attributes:
-        algorithm: registered algorithm name (`qd.algorithm.names()`).
+        algorithm: registered algorithm name (`qd.algorithms.names()`).
         task: registered task name (`tasks.names()`).
         seed: PRNG seed, 0 <= seed < 2**32.
         budget: evaluations (episodes) to spend; the run stops at the first
@@ -74,12 +75,15 @@ class RunConfig:
         checkpoint_every: generations between two checkpoints.
         keep_checkpoints: how many of the newest checkpoints to keep.
         out: run directory; default ``runs_out/<algorithm>-<task>-seed<seed>``.
+        shard: split each batch over every device JAX sees when it divides
+            evenly (results are the same either way).
+        representation: where descriptors come from
+            (`representations.names()`); the task's ground truth by default.
         algo: the algorithm's config dataclass (its `config_cls`), or a mapping
-            of its fields to override; defaults are the algorithm's. When
-            the config has a ``budget`` field and `algo` is None or a mapping
-            without ``budget``, it is set to the run's `budget` (tied; see
-            the module docstring and `budget_tied`).
+            of its fields to override; defaults are the algorithm's.
         task_config: the task's `Config` dataclass, or a mapping of overrides.
+        representation_config: the representation's `Config` dataclass, or a
+            mapping of overrides.
 
     Raises:
         ConfigError: on any invalid value, naming its key.
@@ -93,32 +97,27 @@ class RunConfig:
     checkpoint_every: int = 50
     keep_checkpoints: int = 2
     out: str = ""
+    shard: bool = True
+    representation: str = "ground_truth"
     algo: Any = None
     task_config: Any = None
+    representation_config: Any = None
 
     def __post_init__(self):
         algorithm = _algorithm(self.algorithm)
         task_cls = _task_class(self.task)
-        algo = self.algo
-        if algo is None or isinstance(algo, Mapping):
-            algo = dict(algo or {})
-            if _has_budget(algorithm.config_cls) and ALGO_BUDGET not in algo:
-                algo[ALGO_BUDGET] = coerce(int, self.budget, "budget")  # tied to the run's budget
-            algo = from_plain(algorithm.config_cls, algo, "algo")
-        elif not isinstance(algo, algorithm.config_cls):
-            raise ConfigError(
-                f"algo must be a {algorithm.config_cls.__name__} (the config of "
-                f"{self.algorithm!r}), got a {type(algo).__name__}"
-            )
-        task_config = self.task_config
-        if task_config is None or isinstance(task_config, Mapping):
-            task_config = from_plain(task_cls.Config, task_config or {}, "task_config")
-        elif not isinstance(task_config, task_cls.Config):
-            raise ConfigError(
-                f"task_config must be a {task_cls.__name__}.Config, got a {type(task_config).__name__}"
-            )
-        object.__setattr__(self, "algo", algo)
-        object.__setattr__(self, "task_config", task_config)
+        rep_cls = _representation_class(self.representation)
+        for field, cls, what in (
+            ("algo", algorithm.config_cls, f"the config of {self.algorithm!r}"),
+            ("task_config", task_cls.Config, f"the Config of task {self.task!r}"),
+            ("representation_config", rep_cls.Config, f"the Config of representation {self.representation!r}"),
+        ):
+            value = getattr(self, field)
+            if value is None or isinstance(value, Mapping):
+                value = from_plain(cls, value or {}, field)
+            elif not isinstance(value, cls):
+                raise ConfigError(f"{field} must be a {cls.__qualname__} ({what}), got a {type(value).__name__}")
+            object.__setattr__(self, field, value)
         for name, tp in _SCALARS.items():
             object.__setattr__(self, name, coerce(tp, getattr(self, name), name))
         if not 0 <= self.seed <= MAX_SEED:
@@ -148,30 +147,35 @@ class RunConfig:
         """
         return make_task(self.task, self.task_config)
 
+    def make_pipeline(self, task=None):
+        """The evaluation pipeline of this run: the task (built unless given),
+        its reference policy, the sharding setting and the representation.
+
+        Raises:
+            ConfigError: the task or the representation rejects its settings.
+        """
+        from qd import pipeline
+
+        task = self.make_task() if task is None else task
+        try:
+            return pipeline.make(
+                task, self.representation, representation_config=self.representation_config, shard=self.shard
+            )
+        except ValueError as error:
+            if isinstance(error, ConfigError):
+                raise
+            raise ConfigError(f"invalid representation_config for {self.representation!r}: {error}") from None
+
     def to_dict(self) -> dict:
         """The config as plain dicts/lists/scalars (the YAML form)."""
         return to_plain(self)
 
-    @property
-    def budget_tied(self) -> bool:
-        """Whether the algorithm's config has a ``budget`` field that follows
-        the run's budget (it equals it; see the module docstring)."""
-        return _has_budget(type(self.algo)) and getattr(self.algo, ALGO_BUDGET) == self.budget
-
     def identity(self) -> dict:
-        """What makes two configs the same run: everything but budget and out
-        (and ``algo.budget`` while it is tied to the budget)."""
-        out = {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
-        if self.budget_tied:
-            out["algo"] = {k: v for k, v in out["algo"].items() if k != ALGO_BUDGET}
-        return out
+        """What makes two configs the same run: everything but budget and out."""
+        return {k: v for k, v in self.to_dict().items() if k not in NOT_IDENTITY}
 
     def replace(self, **changes) -> "RunConfig":
-        """A copy with `changes` applied (validated again). A new `budget`
-        carries a tied ``algo.budget`` along, unless `algo` is changed too."""
-        if "budget" in changes and "algo" not in changes and self.budget_tied:
-            budget = coerce(int, changes["budget"], "budget")
-            changes["algo"] = dataclasses.replace(self.algo, **{ALGO_BUDGET: budget})
+        """A copy with `changes` applied (validated again)."""
         return dataclasses.replace(self, **changes)
 
 
@@ -291,7 +295,8 @@ def apply_override(raw: dict, key: str, value: Any) -> dict:
         return raw
     if head not in SECTIONS:
         raise ConfigError(
-            f"unknown key {key!r}: only algo.<field> and task.<field> (= task_config.<field>) have sub-keys"
+            f"unknown key {key!r}: only algo.<field>, task.<field> (= task_config.<field>) and "
+            f"rep.<field> (= representation_config.<field>) have sub-keys"
         )
     node = raw.setdefault(head, {})
     for part in rest[:-1]:
@@ -329,17 +334,12 @@ def build(
     Raises:
         ConfigError: unknown names or keys, wrong types, impossible values,
             or names that disagree with the preset.
-
-    An algorithm config's ``budget`` field follows the resolved `budget`
-    unless set explicitly to another value (see the module docstring).
     """
     raw: dict = {}
-    preset_tied = False
     if preset is not None:
         raw = presets.load(preset)
         for key in [k for k in raw if isinstance(k, str) and "." in k]:
             apply_override(raw, key, raw.pop(key))  # `algo.k: 10` in a preset, as with --set
-        preset_tied = _budget_tied_in(raw)
         for key, given in (("algorithm", algorithm), ("task", task)):
             if given is not None and key in raw and raw[key] != given:
                 raise ConfigError(
@@ -349,13 +349,8 @@ def build(
     for key, value in (("algorithm", algorithm), ("task", task), ("seed", seed), ("budget", budget), ("out", out)):
         if value is not None:
             raw[key] = value
-    explicit = False
     for item in sets:
-        key, value = parse_set(item)
-        explicit |= key in ("algo", f"algo.{ALGO_BUDGET}")
-        apply_override(raw, key, value)
-    if preset_tied and not explicit and _has_budget(_config_cls(raw.get("algorithm"))):
-        del raw["algo"][ALGO_BUDGET]  # tied again, to the budget given now
+        apply_override(raw, *parse_set(item))
     return from_dict(raw)
 
 
@@ -373,43 +368,26 @@ def differences(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") ->
     return out
 
 
-def _has_budget(config_cls: Optional[type]) -> bool:
-    return config_cls is not None and dataclasses.is_dataclass(config_cls) and any(
-        f.name == ALGO_BUDGET for f in dataclasses.fields(config_cls)
-    )
-
-
-def _budget_tied_in(raw: Mapping) -> bool:
-    """Whether a preset sets ``algo.budget`` equal to its ``budget`` (e.g. a
-    run directory's config.yaml): tied, so it follows a budget given later."""
-    algo = raw.get("algo")
-    if not isinstance(algo, Mapping) or ALGO_BUDGET not in algo:
-        return False
-    try:
-        return coerce(int, algo[ALGO_BUDGET], "algo.budget") == coerce(
-            int, raw.get("budget", RunConfig.budget), "budget"
-        )
-    except ConfigError:
-        return False  # reported when the config is checked
-
-
-def _config_cls(name: Any) -> Optional[type]:
-    """The config class of algorithm `name`, None if unknown (reported later)."""
-    try:
-        return _algorithm(name).config_cls
-    except ConfigError:
-        return None
-
-
 def _algorithm(name: str):
-    from qd import algorithm
+    from qd import algorithms
 
     if not isinstance(name, str):
         raise ConfigError(f"algorithm must be a string, got {name!r}")
     try:
-        return algorithm.get(name)
+        return algorithms.get(name)
     except ValueError as error:
         raise ConfigError(f"algorithm: {error}") from None
+
+
+def _representation_class(name: str):
+    import representations
+
+    if not isinstance(name, str):
+        raise ConfigError(f"representation must be a string, got {name!r}")
+    try:
+        return representations.representation_class(name)
+    except ValueError as error:
+        raise ConfigError(f"representation: {error}") from None
 
 
 def _task_class(name: str):

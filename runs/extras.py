@@ -1,5 +1,5 @@
 """What an algorithm keeps besides its archive (``extras.npz``, see
-`qd.algorithm.Algorithm.extras`), summarised for `divergent inspect`.
+`qd.algorithms.Algorithm.extras`), summarised for `divergent inspect`.
 
 extras.npz holds arrays named "<group>/<column>"; `runs.rundir.group_extras`
 turns them into ``{group: {column: array}}``. The groups inspect knows are

@@ -17,11 +17,10 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from runs.curves import compact_count
 from runs.extras import DISCARDED, NO_AREA as NO_AREA_INDEX, RUNNING, STAGNATED
-from runs.plots import MUTED, _norm, as_points, descriptor_to_world, draw_task, map_legend
+from runs.plots import MUTED, _norm, descriptor_to_world, draw_task, map_legend
 from runs.plotstyle import AREA_COLOURS, DPI, EXPLORATION, NO_AREA, styled
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ class Run:
             gt_descriptor, reward, reward_area); empty while the run has not
             stopped yet.
         extras: extras.npz (what the algorithm keeps besides its archive,
-            `qd.algorithm.Algorithm.extras`) as group -> column -> array:
+            `qd.algorithms.Algorithm.extras`) as group -> column -> array:
             the file's "reward_archive/reward" is
             ``run.extras["reward_archive"]["reward"]`` (names without "/" are
             in group ""). Empty for algorithms without extras and while the

@@ -1,6 +1,7 @@
 """The run loop: the only place that iterates an algorithm (DESIGN.md section 4).
 
-    state = init(config.algo, task, init_key)
+    pipeline = config.make_pipeline()       # task + policy + sharding + representation
+    state = init(config.algo, pipeline, init_key, budget=config.budget)
     for generation g = 0, 1, ...:             until state.evaluations >= budget
         state, metrics = step(state, fold_in(loop_key, g))     # jitted once
         every log_every generations:        metrics -> host -> metrics.csv
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from runs import checkpoint, rundir
-from runs.config import RunConfig, make_task
+from runs.config import RunConfig
 
 # The algorithms report their running count of invalid (NaN/inf) evaluations
 # under this metric; the loop carries it across checkpoints for the summary.
@@ -157,13 +158,13 @@ def run(
     Raises:
         CheckpointError: `resume` and no usable checkpoint.
     """
-    from qd import algorithm as registry
+    from qd import algorithms
 
     reporter = reporter or Reporter()
-    algo = registry.get(config.algorithm)
-    task = _task(config)
+    algo = algorithms.get(config.algorithm)
+    pipeline = config.make_pipeline()
     init_key, loop_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    init = functools.partial(algo.init, config.algo, task)
+    init = functools.partial(_jitted_init(algo), config.algo, pipeline, budget=config.budget)
     resumed_from = None
     if resume:
         ckpt = checkpoint.load_latest(
@@ -175,7 +176,7 @@ def run(
         resumed_from = ckpt.path
         run_dir.truncate_metrics(generation)
     else:
-        state = _jitted_init(algo, config.algo, task)(init_key)
+        state = init(init_key)
         generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
     state = own_buffers(state)
     reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))
@@ -235,32 +236,15 @@ def run(
     return result
 
 
-# The same task object and jitted functions for equal configs: the state
-# carries the task as a static field, so jit's in-memory cache only hits when
-# it is the very same task (several runs in one process: sweeps, tests).
-def _task(config: RunConfig) -> Any:
-    try:
-        return _cached_task(config.task, config.task_config)
-    except TypeError:  # an unhashable task config: build it afresh
-        return make_task(config.task, config.task_config)
+# One jitted init and step per algorithm: configs and pipelines are static
+# arguments (hashable, compared by value), so runs with equal settings in one
+# process (sweeps, tests) reuse the compiled programs.
+@functools.lru_cache(maxsize=None)
+def _jitted_init(algo) -> Callable:
+    return jax.jit(algo.init, static_argnums=(0, 1), static_argnames=("budget",))
 
 
-_cached_task = functools.lru_cache(maxsize=16)(make_task)
-
-
-def _jitted_init(algo, algo_config, task) -> Callable:
-    try:
-        return _cached_init(algo, algo_config, task)
-    except TypeError:  # an unhashable algorithm config
-        return jax.jit(functools.partial(algo.init, algo_config, task))
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_init(algo, algo_config, task) -> Callable:
-    return jax.jit(functools.partial(algo.init, algo_config, task))
-
-
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=None)
 def _jitted_step(algo) -> Callable:
     # The state is donated: archives and emitter pools are updated in place
     # instead of copied every generation (SERENE on curling: 111 -> 60 ms a

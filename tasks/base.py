@@ -131,3 +131,14 @@ class SparseRewardTask(Env, abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec.name!r})"
+
+    # Equal settings make equal tasks, so evaluators and algorithm states that
+    # hold a task (as a static field) hit jit's cache across runs in one process.
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.config == other.config
+
+    def __hash__(self) -> int:
+        try:
+            return hash((type(self), self.config))
+        except TypeError:  # a config holding a list: equal tasks then only miss the cache
+            return id(self)

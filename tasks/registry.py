@@ -1,12 +1,61 @@
-"""Tasks by name: `tasks.make("hardmaze", episode_length=500)`."""
+"""Registries by name, shared by tasks, representations and algorithms, and
+the registry of tasks: `tasks.make("hardmaze", episode_length=500)`."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, TypeVar
+import importlib
+from typing import Callable, Generic, Iterable, TypeVar
 
 from tasks.base import SparseRewardTask
 
-_TASKS: dict[str, type] = {}
+V = TypeVar("V")
+
+
+class Registry(Generic[V]):
+    """Values by name; the built-in modules register themselves on import.
+
+    Args:
+        kind: what is registered, for messages ("task", "algorithm", ...).
+        builtin: modules to import before the first look-up. A module that
+            fails to import is an error (never silently skipped): a registry
+            that lists fewer entries than it should misleads the user.
+    """
+
+    def __init__(self, kind: str, builtin: Iterable[str] = ()):
+        self.kind = kind
+        self._builtin = tuple(builtin)
+        self._entries: dict[str, V] = {}
+        self._loaded = False
+
+    def add(self, name: str, value: V) -> V:
+        """Registers `value` under `name` (a later registration replaces it)."""
+        self._entries[name] = value
+        return value
+
+    def names(self) -> list[str]:
+        """The registered names, sorted."""
+        self._load()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> V:
+        """The value registered under `name`.
+
+        Raises:
+            ValueError: unknown name; the message lists the valid ones.
+        """
+        self._load()
+        if not isinstance(name, str) or name not in self._entries:
+            raise ValueError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}")
+        return self._entries[name]
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            for module in self._builtin:
+                importlib.import_module(module)
+
+
+TASKS: Registry[type] = Registry("task", ("tasks.curling", "tasks.hardmaze", "tasks.redundant_arm"))
 T = TypeVar("T", bound=type)
 
 
@@ -20,16 +69,14 @@ def register(name: str) -> Callable[[T], T]:
     def wrap(cls: T) -> T:
         if not dataclasses.is_dataclass(getattr(cls, "Config", None)):
             raise TypeError(f"task class {cls.__name__} needs a dataclass `Config`")
-        _TASKS[name] = cls
-        return cls
+        return TASKS.add(name, cls)
 
     return wrap
 
 
 def names() -> list[str]:
     """The registered task names, sorted."""
-    _import_builtin()
-    return sorted(_TASKS)
+    return TASKS.names()
 
 
 def task_class(name: str) -> type:
@@ -38,10 +85,7 @@ def task_class(name: str) -> type:
     Raises:
         ValueError: unknown name; the message lists the valid ones.
     """
-    _import_builtin()
-    if name not in _TASKS:
-        raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(sorted(_TASKS))}")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def make_config(name: str, **overrides):
@@ -75,8 +119,3 @@ def make(name: str, **overrides) -> SparseRewardTask:
         ValueError: unknown task, unknown field, or an invalid value.
     """
     return task_class(name)(make_config(name, **overrides))
-
-
-def _import_builtin() -> None:
-    # Importing the modules runs their @register decorators.
-    from tasks import curling, hardmaze, redundant_arm  # noqa: F401

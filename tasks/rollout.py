@@ -16,16 +16,10 @@ from tasks.evaluation import Evaluation
 from tasks.policies import Policy
 
 
-def trajectory_times(episode_length: int, points: int) -> np.ndarray:
-    """Steps (1-based, after the step) at which positions are recorded; the last
-    one is the end of the episode."""
-    return np.unique(np.round(np.linspace(1, episode_length, points)).astype(np.int32))
-
-
 def _episode(task: SparseRewardTask, policy: Policy, with_observation: bool, genome, key):
     """One episode of one genome (vmapped by the caller)."""
     state = task.reset(key)
-    times = jnp.asarray(trajectory_times(task.episode_length, task.spec.trajectory_points))
+    times = jnp.asarray(task.spec.trajectory_steps)
 
     def body(carry, t):
         state, finite = carry

@@ -67,6 +67,14 @@ class TaskSpec:
         return len(self.descriptor_low)
 
     @property
+    def trajectory_steps(self) -> np.ndarray:
+        """Steps (1-based, after the step) at which positions are recorded; the
+        last one is the end of the episode. `Evaluation.trajectory` has one
+        row per entry."""
+        steps = np.linspace(1, self.episode_length, self.trajectory_points)
+        return np.unique(np.round(steps).astype(np.int32))
+
+    @property
     def walls_array(self) -> np.ndarray:
         """Walls as a float32 array [W, 4] (W may be 0)."""
         return np.asarray(self.walls, dtype=np.float32).reshape(-1, 4)

@@ -86,18 +86,11 @@ def test_an_unreadable_extras_file_is_explained(toy_config):
         runs.load(config.out)
 
 
-def test_an_algorithm_budget_follows_the_run_budget(tmp_path):
+def test_the_run_hands_its_budget_to_the_algorithm_also_when_extended(tmp_path):
     out = str(tmp_path / "b")
-    tied = C.build(toy.BUDGETED, toy.TASK, budget=320, out=out)
-    assert tied.algo.budget == 320 and tied.budget_tied
-    assert tied.replace(budget=640).algo.budget == 640  # `resume --budget` carries it along
-    assert tied.identity() == tied.replace(budget=640).identity()  # extending is still a resume
-    explicit = C.build(toy.BUDGETED, toy.TASK, budget=320, out=out, sets=["algo.budget=100"])
-    assert explicit.algo.budget == 100 and not explicit.budget_tied
-    assert explicit.replace(budget=640).algo.budget == 100
-    assert explicit.identity() != tied.identity()
-    # a run directory's config.yaml (algo.budget written out equal to budget) re-run with a new budget follows it
-    path = tmp_path / "config.yaml"
-    path.write_text(C.to_yaml(tied))
-    assert C.build(preset=str(path), budget=1000).algo.budget == 1000
-    assert C.build(preset=str(path), budget=1000, sets=["algo.budget=5"]).algo.budget == 5
+    config = C.build(toy.BUDGETED, toy.TASK, budget=32, out=out, sets=["checkpoint_every=1"])
+    loop.start(config)
+    assert runs.load(out).metrics["planned_budget"].tolist() == [32] * 3  # init spent 8
+    assert config.replace(budget=64).identity() == config.identity()  # extending is still a resume
+    loop.resume(out, budget=64)  # `resume --budget`: the algorithm plans with the new total
+    assert runs.load(out).metrics["planned_budget"].tolist() == [32] * 3 + [64] * 4

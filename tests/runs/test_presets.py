@@ -33,7 +33,7 @@ def test_each_preset_names_its_algorithm_and_task(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_each_preset_builds_once_its_algorithm_and_task_exist(name):
-    from qd import algorithm
+    from qd import algorithms as algorithm
     import tasks
 
     raw = presets.load(name)

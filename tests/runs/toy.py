@@ -9,8 +9,8 @@ can be tested end to end in milliseconds without any real task or algorithm.
   (a "reward_archive" group and a made-up "emitters" history, both read off
   the final state) and logs SERENE's budget-split metrics (made up too).
 - algorithm "toy_plain": the same without extras.
-- algorithm "toy_budget": the same with a `budget` field in its config (to
-  test that it follows the run's budget).
+- algorithm "toy_budget": the same, reporting the budget the run handed to
+  its `init` (metric "planned_budget").
 
 Importable from a subprocess (`python -c "import tests.runs.toy; ..."`).
 Set TOY_SLEEP_S to make every step sleep (to kill a run mid-way).
@@ -28,9 +28,8 @@ import numpy as np
 from flax import struct
 
 import tasks
-from qd import algorithm as qd_algorithm
+from qd import algorithms as qd_algorithm
 from tasks.base import SparseRewardTask
-from tasks.rollout import auto_sharding, evaluate
 from tasks.spec import RewardArea, TaskSpec
 
 TASK = "toy_point"
@@ -100,13 +99,6 @@ class ToyConfig:
             raise ValueError(f"capacity must be >= batch_size, got {self.capacity}")
 
 
-@dataclasses.dataclass(frozen=True)
-class ToyBudgetConfig(ToyConfig):
-    """Toy settings with a planned budget, like SERENE's "time" scheduler's."""
-
-    budget: int = 1_000
-
-
 @struct.dataclass
 class ToyState:
     genome: jax.Array
@@ -118,13 +110,14 @@ class ToyState:
     evaluations: jax.Array
     invalid: jax.Array
     config: Any = struct.field(pytree_node=False)
-    task: Any = struct.field(pytree_node=False)
+    pipeline: Any = struct.field(pytree_node=False)
+    budget: Any = struct.field(pytree_node=False, default=None)
 
 
-def _evaluate(config, task, genomes, key):
+def _evaluate(config, pipeline, genomes, key):
     if config.poison:
         genomes = genomes.at[0].set(jnp.nan)
-    return evaluate(task, task.default_policy(), genomes, key, sharding=auto_sharding(genomes.shape[0]))
+    return pipeline.evaluator(genomes, key)
 
 
 def _insert(state, genomes, ev):
@@ -142,8 +135,8 @@ def _insert(state, genomes, ev):
     )
 
 
-def init(config: ToyConfig, task, key) -> ToyState:
-    policy = task.default_policy()
+def init(config: ToyConfig, pipeline, key, budget=None) -> ToyState:
+    policy = pipeline.evaluator.policy
     k_genomes, k_eval = jax.random.split(key)
     genomes = policy.init_genomes(k_genomes, config.batch_size)
     c, d = config.capacity, policy.genome_size
@@ -157,9 +150,10 @@ def init(config: ToyConfig, task, key) -> ToyState:
         evaluations=jnp.int32(0),
         invalid=jnp.int32(0),
         config=config,
-        task=task,
+        pipeline=pipeline,
+        budget=budget,
     )
-    return _insert(state, genomes, _evaluate(config, task, genomes, k_eval))
+    return _insert(state, genomes, _evaluate(config, pipeline, genomes, k_eval))
 
 
 def step(state: ToyState, key) -> tuple[ToyState, dict]:
@@ -168,7 +162,7 @@ def step(state: ToyState, key) -> tuple[ToyState, dict]:
     logits = jnp.where(state.mask, 0.0, -jnp.inf)
     parents = jax.random.categorical(k_parent, logits, shape=(config.batch_size,))
     genomes = state.genome[parents] + config.sigma * jax.random.normal(k_noise, (config.batch_size, state.genome.shape[1]))
-    ev = _evaluate(config, state.task, genomes, k_eval)
+    ev = _evaluate(config, state.pipeline, genomes, k_eval)
     if os.environ.get("TOY_SLEEP_S"):
         jax.debug.callback(lambda: time.sleep(float(os.environ["TOY_SLEEP_S"])))
     state = _insert(state, genomes, ev)
@@ -191,6 +185,13 @@ def step(state: ToyState, key) -> tuple[ToyState, dict]:
         "exploit_evaluations": exploit,
         "exploit_area0_evaluations": exploit // 2,
     }
+    return state, metrics
+
+
+def step_reporting_budget(state: ToyState, key) -> tuple[ToyState, dict]:
+    """`step`, plus the budget the run handed to `init` ("planned_budget")."""
+    state, metrics = step(state, key)
+    metrics["planned_budget"] = jnp.int32(-1 if state.budget is None else state.budget)
     return state, metrics
 
 
@@ -254,6 +255,5 @@ qd_algorithm.register(dataclasses.replace(
     TOY, name=PLAIN, extras=None, description="toy random search without extras (tests only)"
 ))
 qd_algorithm.register(dataclasses.replace(
-    TOY, name=BUDGETED, config_cls=ToyBudgetConfig,
-    description="toy random search with a planned budget (tests only)",
+    TOY, name=BUDGETED, step=step_reporting_budget, description="toy random search reporting its planned budget (tests only)",
 ))

@@ -11,7 +11,6 @@ from tasks.redundant_arm import (
     TIP_COLOR,
     RedundantArm,
     is_legal,
-    links_of,
     start_angles,
 )
 from tasks.render import WALL, pixel_centers, pixel_size, segment_distance_np

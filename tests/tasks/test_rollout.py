@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tasks.rollout import batch_sharding, evaluate, rollout, trajectory_times
+from tasks.rollout import batch_sharding, evaluate, rollout
 from tests.tasks.toy import PointTask
 
 
@@ -27,7 +27,7 @@ def test_rollout_returns_one_evaluation_per_genome():
     genomes = jnp.array([[0.25, 0.25], [0.0, 0.0], [1.0, -1.0]])
     ev = rollout(TASK, genomes, jax.random.PRNGKey(0), policy=POLICY, with_observation=True)
     assert ev.reward.shape == (3,) and ev.descriptor.shape == (3, 2)
-    assert ev.trajectory.shape == (3, len(trajectory_times(20, 5)), 2)
+    assert ev.trajectory.shape == (3, len(TASK.spec.trajectory_steps), 2)
     assert ev.observation.shape == (3, 64, 64, 3)
     # 20 steps of 0.025 end at (0.5, 0.5): the centre of the reward disc.
     np.testing.assert_allclose(ev.descriptor[0], [0.5, 0.5], atol=1e-5)
@@ -45,7 +45,7 @@ def test_ended_episodes_are_frozen():
 
 
 def test_trajectory_is_subsampled_at_fixed_times():
-    times = trajectory_times(20, 5)
+    times = TASK.spec.trajectory_steps
     assert times[-1] == 20 and times[0] == 1
     ev = rollout(TASK, jnp.array([[0.5, 0.0]]), jax.random.PRNGKey(0), policy=POLICY)
     np.testing.assert_allclose(ev.trajectory[0, :, 0], 0.05 * times, atol=1e-5)

@@ -2,7 +2,6 @@
 real task's cost: a point that moves by its action, one reward disc."""
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
 from tasks.base import SparseRewardTask

@@ -1,0 +1,257 @@
+"""MAP-Elites (Mouret & Clune 2015, "Illuminating search spaces by mapping
+elites", arXiv:1504.04909) on a grid, or on a centroidal Voronoi tessellation
+(Vassiliades et al. 2018, "Using centroidal Voronoi tessellations to scale up
+the multidimensional archive of phenotypic elites algorithm", IEEE TEVC).
+
+One generation: `batch_size` parents drawn uniformly from the filled cells are
+varied (Gaussian mutation, or the iso+line operator of Vassiliades & Mouret
+2018), evaluated, and each offspring replaces the elite of its cell if its
+reward is higher. The descriptor comes from the run's representation (the
+task's ground truth by default), which must have fixed bounds: the grid and
+the CVT centroids span them.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from emitters import variation
+from qd import checks, metrics, tracker
+from qd.algorithms.base import Algorithm, ArchiveSnapshot, register
+from qd.archives import cvt as cvt_archive
+from qd.archives import grid as grid_archive
+from qd.archives.repertoire import Repertoire
+from qd.pipeline import Pipeline
+from representations import RepresentationState
+
+ARCHIVES = ("grid", "cvt")
+VARIATIONS = ("gaussian", "isoline")
+
+
+@dataclasses.dataclass(frozen=True)
+class MapElitesConfig:
+    """MAP-Elites settings.
+
+    Attributes:
+        archive: "grid" or "cvt".
+        cells_per_dim: grid cells per descriptor dimension (grid archive).
+        n_centroids: number of cells of the CVT archive.
+        batch_size: offspring evaluated per generation (and initial genomes).
+        variation: "gaussian" (mutation of every gene) or "isoline".
+        mutation_sigma: std of the Gaussian mutation.
+        iso_sigma: isotropic noise of the iso+line operator.
+        line_sigma: noise along the line between two elites.
+        genome_low, genome_high, init_std: genes are N(0, init_std) clipped.
+        cvt_samples: uniform samples clustered into the CVT centroids.
+    """
+
+    archive: str = "grid"
+    cells_per_dim: int = 50
+    n_centroids: int = 1000
+    batch_size: int = 200
+    variation: str = "isoline"
+    mutation_sigma: float = 0.05
+    iso_sigma: float = 0.01
+    line_sigma: float = 0.1
+    genome_low: float = -5.0
+    genome_high: float = 5.0
+    init_std: float = 1.0
+    cvt_samples: int = 50_000
+
+    def __post_init__(self):
+        if self.archive not in ARCHIVES:
+            raise ValueError(f"archive must be one of {', '.join(ARCHIVES)}, got {self.archive!r}")
+        if self.variation not in VARIATIONS:
+            raise ValueError(f"variation must be one of {', '.join(VARIATIONS)}, got {self.variation!r}")
+        checks.positive_int_fields(self, "cells_per_dim", "n_centroids", "batch_size", "cvt_samples")
+        if self.archive == "cvt" and self.n_centroids > self.cvt_samples:
+            raise ValueError(f"n_centroids ({self.n_centroids}) must be <= cvt_samples ({self.cvt_samples})")
+        for name in ("mutation_sigma", "iso_sigma", "line_sigma"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.genome_low < self.genome_high:
+            raise ValueError(f"genome_low ({self.genome_low}) must be < genome_high ({self.genome_high})")
+
+
+@struct.dataclass
+class MapElitesState:
+    """MAP-Elites state: the repertoire, counters and representation.
+
+    Attributes:
+        repertoire: one elite per cell.
+        tracker: budget and metrics counters.
+        representation: the representation's parameters.
+        config, pipeline, grid, lookup: static (the grid of a grid archive,
+            the nearest-centroid lookup of a CVT one).
+    """
+
+    repertoire: Repertoire
+    tracker: tracker.Tracker
+    representation: RepresentationState
+    config: MapElitesConfig = struct.field(pytree_node=False)
+    pipeline: Pipeline = struct.field(pytree_node=False)
+    grid: Optional[grid_archive.GridSpec] = struct.field(pytree_node=False, default=None)
+    lookup: Optional[cvt_archive.CellLookup] = struct.field(pytree_node=False, default=None)
+
+    @property
+    def evaluations(self) -> jax.Array:
+        return self.tracker.evaluations
+
+
+def _insert(state: MapElitesState, entries, valid):
+    if state.grid is not None:
+        return grid_archive.insert(state.grid, state.repertoire, entries, valid)
+    return cvt_archive.insert(state.repertoire, entries, valid, lookup=state.lookup)
+
+
+def _coverage_grid(spec) -> Optional[grid_archive.GridSpec]:
+    try:
+        return grid_archive.GridSpec(spec.descriptor_low, spec.descriptor_high, spec.grid_shape)
+    except ValueError:
+        return None
+
+
+def _evaluate_and_insert(state: MapElitesState, genomes, key) -> tuple[MapElitesState, dict]:
+    pipeline = state.pipeline
+    spec = pipeline.spec
+    evaluation, entries = pipeline.evaluate(genomes, key, state.representation)
+    repertoire, _ = _insert(state, entries, evaluation.valid)
+    counters = tracker.observe(state.tracker, spec, evaluation)
+    state = state.replace(repertoire=repertoire, tracker=counters)
+    r = repertoire
+    counts = None
+    if pipeline.is_ground_truth and state.grid is not None and state.grid == _coverage_grid(spec):
+        # Elites sit in the cells of their ground-truth descriptors, so on
+        # the coverage grid itself the archive's histogram is its fill.
+        counts = r.filled.astype(jnp.int32)
+    out = tracker.report(counters, spec, r.gt_descriptors, r.filled, r.size, counts=counts)
+    out["qd_score"] = metrics.qd_score(r.rewards, r.filled)
+    out["max_reward"] = jnp.max(jnp.where(r.filled, r.rewards, 0.0))
+    return state, out
+
+
+def empty_repertoire(
+    config: MapElitesConfig, pipeline: Pipeline
+) -> tuple[Repertoire, Optional[grid_archive.GridSpec], Optional[cvt_archive.CellLookup]]:
+    """The empty grid or CVT repertoire over the representation's bounds, with
+    the grid (grid archive) or the nearest-centroid lookup (CVT archive).
+
+    Raises:
+        ValueError: the representation has no fixed bounds, or is learned
+            (refitting would move elites between cells; AURORA-style
+            re-insertion is not implemented yet).
+    """
+    if pipeline.representation.learned:
+        raise ValueError(
+            f"MAP-Elites cannot use the learned representation {pipeline.representation.name!r} yet "
+            "(its cells would move at every refit); use ground_truth or projection"
+        )
+    low, high = pipeline.bounds("MAP-Elites")
+    rep = pipeline.representation
+    features = dict(feature_shape=rep.feature_shape, feature_dtype=rep.feature_dtype)
+    gt_size = pipeline.spec.descriptor_size
+    if config.archive == "grid":
+        grid = grid_archive.GridSpec(low, high, (config.cells_per_dim,) * len(low))
+        return grid_archive.init(grid, pipeline.genome_size, gt_size, **features), grid, None
+    centroids = cvt_archive.cvt_centroids(config.n_centroids, low, high, n_samples=config.cvt_samples)
+    repertoire = cvt_archive.init(centroids, pipeline.genome_size, gt_size, **features)
+    return repertoire, None, cvt_archive.cell_lookup(centroids, low, high)
+
+
+def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> MapElitesState:
+    """Evaluates `batch_size` random genomes into an empty archive."""
+    del budget
+    repertoire, grid, lookup = empty_repertoire(config, pipeline)
+    state = MapElitesState(
+        repertoire=repertoire,
+        tracker=tracker.init(pipeline.spec),
+        representation=pipeline.init_representation(key),
+        config=config,
+        pipeline=pipeline,
+        grid=grid,
+        lookup=lookup,
+    )
+    k_init, k_eval = jax.random.split(key)
+    genomes = variation.init_genomes(
+        k_init, config.batch_size, pipeline.genome_size,
+        std=config.init_std, low=config.genome_low, high=config.genome_high,
+    )
+    state, _ = _evaluate_and_insert(state, genomes, k_eval)
+    return state
+
+
+def uniform_filled_cells(key: jax.Array, filled: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Cell indices drawn uniformly (with replacement) among the filled cells.
+
+    An empty archive (every initial rollout invalid) falls back to uniform over
+    all cells. The filled cells are listed once (a cumulative sum and a
+    scatter, O(cells)) and indexed by uniform ranks: a categorical draw over
+    the cells (`jax.random.categorical`, what this replaced) costs
+    O(draws x cells) Gumbel samples, 13 ms a generation for 2 x 100 parents
+    among 2,500 cells on a 2-core CPU.
+    """
+    n_cells = filled.shape[0]
+    size = jnp.sum(filled, dtype=jnp.int32)
+    empty = size == 0
+    pool = filled | empty
+    n = jnp.where(empty, n_cells, size)
+    position = jnp.cumsum(pool, dtype=jnp.int32) - 1  # of each pool cell in the list
+    cells = jnp.arange(n_cells, dtype=jnp.int32)
+    # Cells outside the pool go past the end (each to its own index, so the
+    # indices stay unique) and are dropped.
+    listed = jnp.zeros((n_cells,), jnp.int32).at[jnp.where(pool, position, n_cells + cells)].set(
+        cells, mode="drop", unique_indices=True
+    )
+    # 32 random bits modulo n: uniform up to a bias of n / 2**32 (a float
+    # uniform would only have 2**23 levels to spread over the cells).
+    rank = jax.random.bits(key, shape, jnp.uint32) % n.astype(jnp.uint32)
+    return listed[rank.astype(jnp.int32)]
+
+
+def step(state: MapElitesState, key: jax.Array) -> tuple[MapElitesState, dict]:
+    """One generation: select, vary, evaluate, insert (`batch_size` episodes)."""
+    config = state.config
+    k_sel, k_var, k_eval = jax.random.split(key, 3)
+    r = state.repertoire
+    parents = uniform_filled_cells(k_sel, r.filled, (2, config.batch_size))
+    bounds = dict(low=config.genome_low, high=config.genome_high)
+    if config.variation == "isoline":
+        genomes = variation.isoline_variation(
+            k_var, r.genomes[parents[0]], r.genomes[parents[1]],
+            iso_sigma=config.iso_sigma, line_sigma=config.line_sigma, **bounds,
+        )
+    else:
+        genomes = variation.gaussian_mutation(k_var, r.genomes[parents[0]], sigma=config.mutation_sigma, **bounds)
+    state, out = _evaluate_and_insert(state, genomes, k_eval)
+    state = state.replace(tracker=tracker.next_generation(state.tracker))
+    out["generation"] = state.tracker.generation
+    return state, out
+
+
+def archive(state: MapElitesState) -> ArchiveSnapshot:
+    r = state.repertoire
+    return ArchiveSnapshot(
+        genome=r.genomes,
+        descriptor=r.descriptors,
+        gt_descriptor=r.gt_descriptors,
+        reward=jnp.where(r.filled, r.rewards, 0.0),
+        reward_area=r.reward_areas,
+        mask=r.filled,
+    )
+
+
+ALGORITHM = register(
+    Algorithm(
+        name="me",
+        config_cls=MapElitesConfig,
+        init=init,
+        step=step,
+        archive=archive,
+        evaluations_per_step=lambda config: config.batch_size,
+        description="MAP-Elites on a grid or CVT archive of the descriptor space",
+    )
+)

@@ -1,0 +1,160 @@
+"""The evaluation pipeline an algorithm is handed: evaluator + representation.
+
+    pipeline = qd.pipeline.make(tasks.make("hardmaze"), "projection", size=3)
+    state = novelty_search.init(config, pipeline, key)
+
+An algorithm never imports the rollout nor decides what a descriptor is: it
+calls `pipeline.evaluate(genomes, key, rep)` and gets back the episode
+results (`Evaluation`, whose ground-truth descriptor and reward area feed the
+metrics) and the archive `Entries` described in the representation's space,
+with the representation's features kept for later refits. This is the
+analogue of the scoring function a QDax algorithm receives; swapping the
+task, the policy, the sharding or the behaviour space changes no algorithm.
+
+A `Pipeline` is a frozen, hashable value: algorithm states hold it as a static
+field, so equal pipelines share jitted steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+
+from qd.archives import novelty as novelty_archive
+from qd.archives.entries import Entries
+from representations import Representation, RepresentationState
+from tasks.evaluation import Evaluation
+from tasks.evaluator import Evaluator
+from tasks.evaluator import make as make_evaluator
+from tasks.spec import TaskSpec
+
+# Folded into an algorithm's key to draw the representation's initial
+# parameters, so adding the representation changed no other random stream.
+REPRESENTATION_SALT = 0x5E9
+
+
+@dataclasses.dataclass(frozen=True)
+class Pipeline:
+    """How genomes become evaluations and archive entries.
+
+    Attributes:
+        evaluator: genomes [B, D], key -> `Evaluation` (traceable); usually a
+            `tasks.evaluator.Evaluator` (task + policy + sharding). Anything
+            hashable with `spec`, `genome_size` and that call signature works.
+        representation: where descriptors come from (`representations`).
+    """
+
+    evaluator: Evaluator | Callable[[jax.Array, jax.Array], Evaluation]
+    representation: Representation
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.evaluator.spec
+
+    @property
+    def genome_size(self) -> int:
+        return self.evaluator.genome_size
+
+    @property
+    def descriptor_size(self) -> int:
+        return self.representation.descriptor_size
+
+    @property
+    def is_ground_truth(self) -> bool:
+        return self.representation.name == "ground_truth"
+
+    def init_representation(self, key: jax.Array) -> RepresentationState:
+        """The representation's initial state, drawn from a key derived from `key`."""
+        return self.representation.init_state(jax.random.fold_in(key, REPRESENTATION_SALT))
+
+    def evaluate(self, genomes: jax.Array, key: jax.Array, rep: RepresentationState) -> tuple[Evaluation, Entries]:
+        """Evaluates `genomes` [B, D] and describes them.
+
+        Returns:
+            The `Evaluation` (ground truth, validity) and the `Entries`
+            (descriptors in the representation's space).
+        """
+        evaluation = self.evaluator(genomes, key)
+        return evaluation, self.entries(genomes, evaluation, rep)
+
+    def entries(self, genomes: jax.Array, evaluation: Evaluation, rep: RepresentationState) -> Entries:
+        """Archive entries of evaluated genomes, described by the representation."""
+        features = self.representation.features(evaluation)
+        return Entries(
+            genome=genomes,
+            descriptor=self.encode(rep, features),
+            gt_descriptor=evaluation.descriptor,
+            reward=evaluation.reward,
+            reward_area=evaluation.reward_area,
+            features=features,
+        )
+
+    def encode(self, rep: RepresentationState, features: jax.Array) -> jax.Array:
+        """Descriptors [..., k] of features [..., *F] with any leading axes."""
+        shape = self.representation.feature_shape
+        lead = features.shape[: features.ndim - len(shape)]
+        flat = features.reshape((-1, *shape))
+        return self.representation.encode(rep.params, flat).reshape((*lead, self.descriptor_size))
+
+    def template(self) -> Entries:
+        """Zero entries of batch 1 with this pipeline's shapes (for `init`s)."""
+        rep = self.representation
+        return Entries(
+            genome=jnp.zeros((1, self.genome_size), jnp.float32),
+            descriptor=jnp.zeros((1, self.descriptor_size), jnp.float32),
+            gt_descriptor=jnp.zeros((1, self.spec.descriptor_size), jnp.float32),
+            reward=jnp.zeros((1,), jnp.float32),
+            reward_area=jnp.full((1,), -1, jnp.int32),
+            features=jnp.zeros((1, *rep.feature_shape), rep.feature_dtype),
+        )
+
+    def novelty_archive(self, capacity: int) -> novelty_archive.NoveltyArchive:
+        """An empty novelty archive of `capacity` rows for this pipeline's entries."""
+        return novelty_archive.init_like(capacity, self.template())
+
+    def bounds(self, needed_by: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The representation's descriptor bounds.
+
+        Raises:
+            ValueError: the representation has none (naming `needed_by`).
+        """
+        bounds = self.representation.bounds()
+        if bounds is None:
+            raise ValueError(
+                f"{needed_by} needs a descriptor space with fixed bounds; representation "
+                f"{self.representation.name!r} has none (use ground_truth or projection)"
+            )
+        return bounds
+
+
+def make(
+    task: Any,
+    representation: str | Representation = "ground_truth",
+    *,
+    representation_config: Optional[Mapping[str, Any] | Any] = None,
+    policy: Any = None,
+    shard: bool = True,
+) -> Pipeline:
+    """The pipeline of `task`: its reference policy (or `policy`), batches
+    sharded over the devices when `shard`, descriptors from `representation`.
+
+    Args:
+        task: a task (`tasks.make(...)`).
+        representation: a registered name (`representations.names()`) or an
+            instance.
+        representation_config: the named representation's `Config` or a
+            mapping of its fields.
+        policy: how genomes act (default: `task.default_policy()`).
+        shard: split each batch over every device when it divides evenly.
+
+    Raises:
+        ValueError: unknown representation or invalid settings.
+    """
+    import representations
+
+    if isinstance(representation, str):
+        representation = representations.make(representation, task.spec, representation_config)
+    evaluator = make_evaluator(task, policy, shard=shard, with_observation=representation.needs_observation)
+    return Pipeline(evaluator, representation)

@@ -1,0 +1,113 @@
+"""Refitting a learned representation mid-run, and recomputing every stored
+descriptor afterwards.
+
+Every archive row and every `Entries` batch carries the features its
+descriptor was encoded from (`qd.archives.entries`), so after a refit the
+descriptors of the whole algorithm state (novelty archive, reward archive,
+population, emitters' ancestors and buffers, repertoires) are recomputed
+from them by walking the state's pytree: no algorithm lists its stores by
+hand, and a store added later is covered too. The representation is fitted
+on every archived policy (novelty archives and repertoires).
+
+Values derived from descriptors and cached between generations (novelty
+scores of emitter populations, NSGA-II's crowding) are recomputed by the
+algorithms at their next use, not here.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from qd.archives.entries import Entries
+from qd.archives.novelty import NoveltyArchive
+from qd.archives.repertoire import Repertoire
+from representations import RepresentationState
+
+# Folded into the step's key for the refit, so that a learned representation
+# leaves the other random streams of a step unchanged.
+REFIT_SALT = 0x2EF1
+_STORES = (Entries, NoveltyArchive, Repertoire)
+
+
+def _is_node(x) -> bool:
+    return isinstance(x, (*_STORES, RepresentationState))
+
+
+def representation_state(state: Any) -> RepresentationState:
+    """The (first) `RepresentationState` inside an algorithm state.
+
+    Raises:
+        ValueError: the state holds none.
+    """
+    found = [x for x in jax.tree.leaves(state, is_leaf=_is_node) if isinstance(x, RepresentationState)]
+    if not found:
+        raise ValueError(f"{type(state).__name__} holds no RepresentationState")
+    return found[0]
+
+
+def training_set(state: Any) -> tuple[jax.Array, jax.Array]:
+    """(features [N, *F], mask [N]) of every archived policy in `state`."""
+    features, masks = [], []
+    for node in jax.tree.leaves(state, is_leaf=_is_node):
+        if isinstance(node, NoveltyArchive):
+            features.append(node.features)
+            masks.append(node.mask)
+        elif isinstance(node, Repertoire):
+            features.append(node.features)
+            masks.append(node.filled)
+    if not features:
+        raise ValueError(f"{type(state).__name__} holds no archive to fit a representation on")
+    return jnp.concatenate(features), jnp.concatenate(masks)
+
+
+def redescribe(pipeline, state: Any, rep: RepresentationState) -> Any:
+    """`state` with every stored descriptor recomputed under `rep`, and every
+    `RepresentationState` in it replaced by `rep`."""
+
+    def fix(node):
+        if isinstance(node, RepresentationState):
+            return rep
+        if isinstance(node, Entries):
+            return node.replace(descriptor=pipeline.encode(rep, node.features))
+        if isinstance(node, (NoveltyArchive, Repertoire)):
+            return node.replace(descriptors=pipeline.encode(rep, node.features))
+        return node
+
+    return jax.tree.map(fix, state, is_leaf=_is_node)
+
+
+def refit(pipeline, state: Any, key: jax.Array) -> Any:
+    """Fits the representation on the archived policies, then recomputes every
+    stored descriptor."""
+    rep = representation_state(state)
+    features, mask = training_set(state)
+    params = pipeline.representation.fit(rep.params, features, mask, key)
+    return redescribe(pipeline, state, RepresentationState(params=params, fits=rep.fits + 1))
+
+
+def maybe_refit(
+    pipeline, state: Any, generation: jax.Array, key: jax.Array, after: Optional[Callable[[Any], Any]] = None
+) -> Any:
+    """Refits when the representation is learned and `generation` is a
+    multiple of its `refit_every`; a no-op (not even traced) otherwise.
+
+    Args:
+        pipeline: the algorithm's pipeline.
+        state: the algorithm state after a generation.
+        generation: generations done.
+        key: the step's key (a derived key is used).
+        after: what else to redo after a refit (e.g. re-insert a repertoire's
+            elites into the cells of their new descriptors).
+    """
+    every = pipeline.representation.refit_every
+    if every <= 0:
+        return state
+    key = jax.random.fold_in(key, REFIT_SALT)
+
+    def do(s):
+        s = refit(pipeline, s, key)
+        return s if after is None else after(s)
+
+    return jax.lax.cond(generation % every == 0, do, lambda s: s, state)

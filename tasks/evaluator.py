@@ -1,0 +1,66 @@
+"""What evaluates genomes on a task: task + policy + sharding, as one value.
+
+An algorithm is handed an `Evaluator` (inside a `qd.pipeline.Pipeline`) the
+way a QDax algorithm is handed a scoring function, instead of importing the
+rollout: swapping the task, the policy or how the batch is split over devices
+changes no algorithm. It is a frozen, hashable dataclass, so it can sit in an
+algorithm state as a static field and equal evaluators share jitted steps.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import jax
+
+from tasks.base import SparseRewardTask
+from tasks.evaluation import Evaluation
+from tasks.policies import Policy
+from tasks.rollout import auto_sharding, evaluate
+from tasks.spec import TaskSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluator:
+    """Evaluates a batch of genomes for one episode each.
+
+    Attributes:
+        task: the task (a Brax `Env`).
+        policy: how a genome acts; `task.default_policy()` when built by `make`.
+        shard: split each batch over every device JAX sees when the batch
+            divides evenly (decided from the batch size at trace time).
+        with_observation: also render the final top-down view (for
+            representations that learn from what the agent sees).
+    """
+
+    task: SparseRewardTask
+    policy: Policy
+    shard: bool = True
+    with_observation: bool = False
+
+    @property
+    def spec(self) -> TaskSpec:
+        return self.task.spec
+
+    @property
+    def genome_size(self) -> int:
+        return self.policy.genome_size
+
+    def __call__(self, genomes: jax.Array, key: jax.Array) -> Evaluation:
+        """Traceable: the `Evaluation` of `genomes` [B, D]; policy i's episode
+        uses fold_in(key, i), so results do not depend on the sharding."""
+        sharding = auto_sharding(genomes.shape[0]) if self.shard else None
+        return evaluate(
+            self.task, self.policy, genomes, key, with_observation=self.with_observation, sharding=sharding
+        )
+
+
+def make(
+    task: SparseRewardTask,
+    policy: Optional[Policy] = None,
+    *,
+    shard: bool = True,
+    with_observation: bool = False,
+) -> Evaluator:
+    """An evaluator of `task` with `policy` (default: the task's reference controller)."""
+    return Evaluator(task, task.default_policy() if policy is None else policy, shard, with_observation)

@@ -1,0 +1,233 @@
+"""SERENE: each mechanism with hand-made states, then the algorithm doing its job.
+
+Mechanism tests hand SERENE a pipeline whose evaluator is a genome -> outcome
+function (fast and fully controlled; `tests.qd.algorithms.pipelines`): the
+"final position" is the first two genes, and the reward disc is centred at
+(2, 2) with radius 1.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qd.algorithms.serene.pool import ACTIVE, CANDIDATE, EMPTY
+from qd import algorithms as algorithm
+from qd.algorithms.serene import history as emitter_history
+from qd.algorithms import novelty_search
+from qd.algorithms.serene import algorithm as serene
+from tests.qd.algorithms.pipelines import genome_outcome_pipeline, serene_config
+
+SMALL = dict(ns_population_size=10, ns_offspring_per_parent=2, k=3, archive_capacity=500, emitter_capacity=8,
+             emitters_per_step=2, chunk_size=100, reward_archive_capacity=500, history_capacity=64)
+# The genome size of the reference controller on PointTask (2-3-2).
+GENOME_SIZE = 14
+
+
+def _state(**overrides):
+    config = serene_config(**{**SMALL, **overrides})
+    return serene.init(config, genome_outcome_pipeline(GENOME_SIZE), jax.random.PRNGKey(0))
+
+
+def test_initial_sigma_is_a_third_of_the_nearest_other_genome():
+    genomes = jnp.array([[0.0, 0.0], [3.0, 0.0], [0.0, 0.0]])
+    sigma = serene.initial_sigma(genomes[:2], genomes, jnp.array([0, 1]))
+    # Row 0's nearest other genome is row 2 (distance 0) -> fallback 0.05.
+    np.testing.assert_allclose(sigma, [0.05, 1.0])
+    sigma = serene.initial_sigma(genomes[1:2], genomes[:2], jnp.array([1]), divisor=3.0)
+    np.testing.assert_allclose(sigma, [1.0])
+
+
+def _with_slots(state, statuses, improvement=None, ancestor_xy=None, n_values=None):
+    pool = state.pool
+    e = pool.capacity
+    status = jnp.array(statuses + [EMPTY] * (e - len(statuses)), jnp.int32)
+    emitters = pool.emitters
+    if improvement is not None:
+        emitters = emitters.replace(improvement=emitters.improvement.at[: len(improvement)].set(jnp.array(improvement)))
+    if n_values is not None:
+        emitters = emitters.replace(n_values=emitters.n_values.at[: len(n_values)].set(jnp.array(n_values)))
+    payload = pool.ancestor_payload
+    if ancestor_xy is not None:
+        xy = jnp.array(ancestor_xy, jnp.float32)
+        payload = payload.replace(
+            descriptor=payload.descriptor.at[: len(xy)].set(xy),
+            gt_descriptor=payload.gt_descriptor.at[: len(xy)].set(xy),
+            reward_area=payload.reward_area.at[: len(xy)].set(0),
+        )
+    return state.replace(pool=pool.replace(status=status, emitters=emitters, ancestor_payload=payload))
+
+
+def _reward_archive_at(state, points):
+    from qd.archives.entries import Entries
+
+    pts = jnp.array(points, jnp.float32)
+    n = pts.shape[0]
+    d = state.reward_archive.genomes.shape[1]
+    entries = Entries(genome=jnp.zeros((n, d)), descriptor=pts, gt_descriptor=pts, reward=jnp.ones(n),
+                      reward_area=jnp.zeros(n, jnp.int32), features=pts)
+    from qd.archives import novelty as novelty_archive
+
+    ra = novelty_archive.init(100, d, 2, 2)
+    ra, _ = novelty_archive.insert(ra, entries)
+    return state.replace(reward_archive=ra)
+
+
+def test_choice_priorities_bootstrap_then_new_candidates_by_novelty_then_emitters():
+    state = _state(emitters_per_step=3)
+    state = _reward_archive_at(state, [[0.0, 0.0]] * 3)
+    # slot 0: active emitter; 1: candidate far from the reward archive; 2: candidate
+    # near it; 3: candidate mid-bootstrap.
+    state = _with_slots(
+        state, [ACTIVE, CANDIDATE, CANDIDATE, CANDIDATE], improvement=[0.5, 0, 0, 0],
+        ancestor_xy=[[0.1, 0.1], [0.9, 0.9], [0.2, 0.2], [0.5, 0.5]], n_values=[8, 0, 0, 2],
+    )
+    slots, chosen = serene.choose(state, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(slots, [3, 1, 2])
+    assert bool(chosen.all())
+    # No new bootstrap once a third of the chunk or less is left.
+    late = state.replace(scheduler=state.scheduler.replace(chunk_spent=jnp.asarray(70)))
+    slots, chosen = serene.choose(late, jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(np.asarray(slots)[np.asarray(chosen)], [3, 0])
+
+
+def test_emitter_choice_is_uniform_on_the_pareto_front():
+    state = _state(emitters_per_step=1)
+    state = _reward_archive_at(state, [[0.0, 0.0]] * 3)
+    # (novelty w.r.t. reward archive, improvement): A far/low, B near/high, C near/low (dominated by both).
+    state = _with_slots(
+        state, [ACTIVE, ACTIVE, ACTIVE], improvement=[0.1, 0.9, 0.05],
+        ancestor_xy=[[0.9, 0.9], [0.1, 0.1], [0.05, 0.05]], n_values=[8, 8, 8],
+    )
+    picks = [int(serene.choose(state, jax.random.PRNGKey(i))[0][0]) for i in range(60)]
+    counts = np.bincount(picks, minlength=3)
+    assert counts[2] == 0 and counts[0] > 10 and counts[1] > 10
+    # An emitter already chosen in this chunk is kept (the paper's sequential turn).
+    kept = state.replace(current=state.current.at[2].set(True))
+    assert int(serene.choose(kept, jax.random.PRNGKey(0))[0][0]) == 2
+
+
+def _run(state, steps, seed=1):
+    step = jax.jit(serene.step)
+    rows = []
+    for i in range(steps):
+        state, metrics = step(state, jax.random.PRNGKey(seed * 1000 + i))
+        rows.append({k: float(v) for k, v in metrics.items()})
+    return state, rows
+
+
+def test_budget_is_exact_and_split_between_phases_and_areas():
+    state = _state(init_std=1.5)
+    state, rows = _run(state, 40)
+    evals = [r["evaluations"] for r in rows]
+    assert rows[-1]["evaluations"] == int(state.evaluations)
+    assert rows[-1]["explore_evaluations"] + rows[-1]["exploit_evaluations"] + 10 == rows[-1]["evaluations"]
+    assert rows[-1]["exploit_evaluations"] > 0, "a reward was found, emitters must have run"
+    assert rows[-1]["exploit_area0_evaluations"] == rows[-1]["exploit_evaluations"]
+    steps = np.diff([10.0] + evals)
+    exploit_steps = steps[[r["exploring"] == 0 for r in rows]]
+    # NS generations cost 20; emitter steps 12 per stepping emitter, 6 for an initial population.
+    assert set(steps[[r["exploring"] == 1 for r in rows]]) == {20}
+    assert all(s % 6 == 0 and 0 < s <= 24 for s in exploit_steps)
+
+
+def test_candidates_are_bootstrapped_then_promoted_or_discarded():
+    state = _state(init_std=1.5)
+    state, rows = _run(state, 60)
+    hist = emitter_history.rows(state.history)
+    created = rows[-1]["emitters_created"]
+    assert created > 0
+    # Every judged candidate spent exactly 6 + 5 x 12 evaluations before the verdict.
+    discarded = hist["outcome"] == emitter_history.DISCARDED
+    assert np.all(hist["evaluations"][discarded] == 66)
+    assert np.all(hist["improvement"][discarded] == 0)
+    promoted = np.asarray(state.pool.status) == ACTIVE
+    assert promoted.any() or (hist["outcome"] == emitter_history.STAGNATED).any()
+    assert np.all(np.asarray(state.pool.emitters.improvement)[promoted] >= 0)
+
+
+def test_serene_improves_the_reward_found_by_novelty_search():
+    """At equal budget, the emitters push the reward of the area far beyond
+    what novelty search alone reaches."""
+    budget = 3000
+    state = _state(init_std=1.5)
+    step = jax.jit(serene.step)
+    i = 0
+    while int(state.evaluations) < budget:
+        state, metrics = step(state, jax.random.PRNGKey(i))
+        i += 1
+    serene_best = float(metrics["area0_max_reward"])
+
+    ns = novelty_search.init(state.config.ns, state.pipeline, jax.random.PRNGKey(0))
+    ns_step = jax.jit(novelty_search.step)
+    i = 0
+    while int(ns.evaluations) < budget:
+        ns, ns_metrics = ns_step(ns, jax.random.PRNGKey(i))
+        i += 1
+    ns_best = float(ns_metrics["area0_max_reward"])
+    assert serene_best > 0.9 and serene_best > ns_best + 0.1, (serene_best, ns_best)
+    assert int(state.reward_archive.size) > 1
+
+
+def test_stagnated_emitter_hands_its_ancestor_and_novel_agents_over():
+    state = _state(emitters_per_step=1, stagnation_window=2, stagnation_offset=4, stagnation_scale=0.0)
+    config = state.config
+    # One active emitter whose flat history has run past B = 4 rows.
+    history = config.emitter.history_length(state.pool.ancestor.shape[1])
+    assert history == 4
+    emitters = state.pool.emitters
+    emitters = emitters.replace(
+        n_values=emitters.n_values.at[0].set(10),
+        values=emitters.values.at[0].set(0.5),
+        novel_novelty=emitters.novel_novelty.at[0].set(jnp.array([3.0, 2.0, -jnp.inf, -jnp.inf, -jnp.inf])),
+        genomes=emitters.genomes.at[0].set(0.0),
+        ancestor_novelty=emitters.ancestor_novelty.at[0].set(1e9),  # no new agent enters the buffer
+    )
+    state = state.replace(
+        pool=state.pool.replace(status=state.pool.status.at[0].set(ACTIVE), emitters=emitters,
+                                ident=state.pool.ident.at[0].set(7)),
+        scheduler=state.scheduler.replace(exploring=jnp.asarray(False)),
+    )
+    ra_before, ns_before = int(state.reward_archive.size), int(state.ns.archive.size)
+    state, _ = jax.jit(serene.step)(state, jax.random.PRNGKey(0))
+    assert int(state.pool.status[0]) == EMPTY
+    hist = emitter_history.rows(state.history)
+    assert list(hist["ident"]) == [7] and hist["outcome"][0] == emitter_history.STAGNATED
+    assert int(state.reward_archive.size) == ra_before + 1  # the ancestor (the flat population beats nothing)
+    assert int(state.ns.archive.size) == ns_before + 2  # its two novel agents
+
+
+def test_exploitation_with_nothing_to_exploit_falls_back_to_exploration():
+    state = _state(init_std=0.1)  # every agent far from the reward disc: no candidate
+    assert int(state.reward_archive.size) == 0
+    state = state.replace(scheduler=state.scheduler.replace(exploring=jnp.asarray(False)))
+    state, metrics = jax.jit(serene.step)(state, jax.random.PRNGKey(0))
+    assert float(metrics["exploring"]) == 1.0
+    assert int(state.evaluations) == 10 + 20
+
+
+@pytest.mark.parametrize("kind", ["cma", "novelty"])
+def test_other_emitter_kinds_run_and_account_exactly(kind):
+    state = _state(init_std=1.5, emitter_kind=kind)
+    state, rows = _run(state, 30)
+    assert rows[-1]["explore_evaluations"] + rows[-1]["exploit_evaluations"] + 10 == rows[-1]["evaluations"]
+    assert rows[-1]["exploit_evaluations"] > 0
+
+
+def test_registered_with_extras():
+    algo = algorithm.get("serene")
+    state = _state(init_std=1.5)
+    state, _ = _run(state, 30)
+    extras = algo.extras(state)
+    assert extras["reward_archive/reward"].shape[0] == int(state.reward_archive.size) > 0
+    assert (extras["reward_archive/reward"] > 0).all()
+    n = len(extras["emitters/ident"])
+    assert all(len(extras[f"emitters/{f}"]) == n for f in emitter_history.FIELDS)
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="emitter kind must be one of fitness, novelty, cma"):
+        serene_config(emitter_kind="cmaes")
+    with pytest.raises(ValueError, match="scheduler kind must be one of"):
+        serene_config(scheduler_kind="round_robin")
+    with pytest.raises(ValueError, match="emitters_per_step"):
+        serene_config(emitters_per_step=100, emitter_capacity=64)

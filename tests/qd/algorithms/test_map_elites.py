@@ -1,0 +1,111 @@
+import jax
+import numpy as np
+import pytest
+
+import tasks
+from qd import algorithms as algorithm
+from tests.tasks.toy import PointTask
+from tests.qd.algorithms.pipelines import pipeline_of
+
+ME = algorithm.get("me")
+
+
+def _run(config, task, generations, seed=0):
+    state = ME.init(config, pipeline_of(task), jax.random.PRNGKey(seed))
+    step = jax.jit(ME.step)
+    history = []
+    for g in range(generations):
+        state, metrics = step(state, jax.random.fold_in(jax.random.PRNGKey(seed + 1), g))
+        history.append({k: float(v) for k, v in metrics.items()})
+    return state, history
+
+
+@pytest.mark.parametrize("archive", ["grid", "cvt"])
+def test_each_cell_keeps_the_best_reward_it_was_offered(archive):
+    task = PointTask()
+    config = ME.config_cls(archive=archive, cells_per_dim=8, n_centroids=32, cvt_samples=2000, batch_size=32)
+    state, history = _run(config, task, 5)
+    r = state.repertoire
+    assert int(history[-1]["evaluations"]) == 32 * 6
+    filled = np.asarray(r.filled)
+    assert filled.sum() == history[-1]["archive_size"] > 5
+    # Re-evaluating every elite gives back the stored reward and descriptor.
+    ev = tasks.rollout(task, r.genomes[filled], jax.random.PRNGKey(0))
+    np.testing.assert_allclose(ev.reward, np.asarray(r.rewards)[filled], atol=1e-5)
+    np.testing.assert_allclose(ev.descriptor, np.asarray(r.gt_descriptors)[filled], atol=1e-5)
+    # The QD-score never decreases: elites are only replaced by better ones.
+    scores = [h["qd_score"] for h in history]
+    assert all(b >= a - 1e-6 for a, b in zip(scores, scores[1:]))
+
+
+def test_map_elites_fills_the_dense_arm_grid():
+    """On the reward-dense arm, MAP-Elites keeps filling the 50x50 grid of the
+    end effector's reach and improves its elites (QD-score rises)."""
+    task = tasks.make("redundant_arm", dense_reward=True, episode_length=20)
+    config = ME.config_cls(batch_size=128)
+    start = ME.init(config, pipeline_of(task), jax.random.PRNGKey(0))
+    state, history = _run(config, task, 30)
+    coverage = [h["coverage"] for h in history]
+    assert coverage[-1] > 1.5 * coverage[0]
+    assert coverage[-1] > 0.15, coverage[-1]
+    assert history[-1]["archive_size"] == pytest.approx(coverage[-1] * 2500)
+    # The cells filled at the start hold better elites at the end.
+    first = np.asarray(start.repertoire.filled)
+    before = np.asarray(start.repertoire.rewards)[first]
+    after = np.asarray(state.repertoire.rewards)[first]
+    assert np.all(after >= before) and after.mean() > before.mean()
+
+
+def test_config_names_the_bad_value():
+    with pytest.raises(ValueError, match="archive must be one of grid, cvt"):
+        ME.config_cls(archive="hex")
+    with pytest.raises(ValueError, match="variation"):
+        ME.config_cls(variation="crossover")
+
+
+def test_parents_are_uniform_over_the_filled_cells():
+    from qd.algorithms.map_elites import uniform_filled_cells
+
+    filled = np.zeros(50, bool)
+    filled[[0, 7, 8, 30, 49]] = True
+    draws = np.asarray(uniform_filled_cells(jax.random.PRNGKey(0), filled, (2, 20_000)))
+    assert draws.shape == (2, 20_000)
+    cells, counts = np.unique(draws, return_counts=True)
+    np.testing.assert_array_equal(cells, [0, 7, 8, 30, 49])
+    np.testing.assert_allclose(counts / draws.size, 0.2, atol=0.01)
+    # An empty archive draws from every cell rather than failing.
+    empty = np.asarray(uniform_filled_cells(jax.random.PRNGKey(1), np.zeros(50, bool), (4000,)))
+    assert empty.min() >= 0 and empty.max() < 50 and len(np.unique(empty)) == 50
+
+
+def test_cvt_map_elites_uses_the_cell_lookup():
+    task = PointTask()
+    config = ME.config_cls(archive="cvt", n_centroids=32, cvt_samples=2000, batch_size=16)
+    state = ME.init(config, pipeline_of(task), jax.random.PRNGKey(0))
+    assert state.lookup is not None
+    slow = state.replace(lookup=None)
+    step = jax.jit(ME.step)
+    for g in range(3):
+        key = jax.random.PRNGKey(g)
+        state, a = step(state, key)
+        slow, b = step(slow, key)
+        assert {k: float(v) for k, v in a.items()} == {k: float(v) for k, v in b.items()}
+    for x, y in zip(jax.tree.leaves(state), jax.tree.leaves(slow)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("cells", [50, 20])
+def test_grid_metrics_equal_the_histogram_of_the_archive(cells):
+    """On the coverage grid itself the archive's histogram is taken from its
+    fill; the reported coverage and uniformity are those of the histogram."""
+    from qd import metrics, tracker
+
+    task = tasks.make("redundant_arm", dense_reward=True, episode_length=10)
+    config = ME.config_cls(batch_size=64, cells_per_dim=cells)
+    state, history = _run(config, task, 3)
+    r, spec = state.repertoire, task.spec
+    expected = tracker.report(state.tracker, spec, r.gt_descriptors, r.filled, r.size)
+    counts = metrics.cell_histogram(r.gt_descriptors, spec.descriptor_low, spec.descriptor_high, spec.grid_shape, mask=r.filled)
+    assert float(expected["uniformity"]) == float(metrics.uniformity(counts))
+    for name in ("coverage", "uniformity", "explored_coverage", "archive_size"):
+        assert history[-1][name] == float(expected[name]), name

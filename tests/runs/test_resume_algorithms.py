@@ -1,0 +1,80 @@
+"""Resume == uninterrupted for every registered algorithm: each run is killed
+(no checkpoint written at the kill) at a generation that is not a checkpoint
+boundary, resumed from its last periodic checkpoint, and compared with a run
+that never stopped: same metrics rows and the same archive and extras, bit
+for bit. Small settings on the cheap toy task."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import runs
+from qd import algorithms
+from runs import config as C
+from runs import loop
+from tests.runs import toy
+from tests.runs.test_loop import VARYING
+
+SETTINGS = {
+    "ns": ["algo.population_size=8", "algo.k=3", "algo.archive_capacity=300"],
+    "nsga2": ["algo.population_size=8", "algo.k=3", "algo.archive_capacity=300"],
+    "random": ["algo.batch_size=16", "algo.archive_capacity=300"],
+    "cmaes": ["algo.population_size=16", "algo.archive_capacity=300"],
+    "me": ["algo.batch_size=16", "algo.cells_per_dim=8"],
+    "cmame": ["algo.n_emitters=2", "algo.emitter_batch_size=8", "algo.initial_batch=16", "algo.cells_per_dim=8"],
+    "serene": [
+        "algo.ns.population_size=8", "algo.ns.k=3", "algo.ns.archive_capacity=300", "algo.ns.init_std=0.5",
+        "algo.scheduler.chunk_size=48", "algo.emitter_capacity=8", "algo.emitters_per_step=2",
+        "algo.reward_archive_capacity=200", "algo.history_capacity=32",
+    ],
+}
+KILL_AT, CHECKPOINT_EVERY, BUDGET = 11, 4, 480
+
+
+class Killed(BaseException):
+    """What a SIGKILL does to the loop: it stops at once, writing nothing more."""
+
+
+class KillAt(loop.Reporter):
+    def __init__(self, at):
+        self.at = at
+
+    def update(self, row):
+        if row["generation"] == self.at:
+            raise Killed
+
+
+def test_every_registered_algorithm_is_covered():
+    builtin = [n for n in algorithms.names() if not n.startswith("toy")]
+    assert sorted(builtin) == sorted(SETTINGS)
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
+    sets = [*SETTINGS[name], f"checkpoint_every={CHECKPOINT_EVERY}", "task.episode_length=12"]
+    whole = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "whole"), sets=sets)
+    loop.start(whole)
+    killed = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "killed"), sets=sets)
+    with pytest.raises(Killed):
+        loop.start(killed, reporter=KillAt(KILL_AT))
+    assert [p.name for p in runs.load(killed.out).checkpoints][-1] == "ckpt-000000008.npz"
+    result = loop.resume(killed.out)
+    assert result.status == "complete"
+    a, b = runs.load(whole.out), runs.load(killed.out)
+    assert sorted(a.archive) == sorted(b.archive)
+    for column in a.archive:
+        np.testing.assert_array_equal(a.archive[column], b.archive[column], err_msg=column)
+    pd.testing.assert_frame_equal(a.metrics.drop(columns=VARYING), b.metrics.drop(columns=VARYING))
+    a, b = a.extras, b.extras
+    assert sorted(a) == sorted(b)
+    for group in a:
+        for column in a[group]:
+            np.testing.assert_array_equal(a[group][column], b[group][column], err_msg=f"{group}/{column}")
+    if name == "serene":
+        # The checkpoint resumed from held running emitters and a filled reward archive.
+        row = runs.load(whole.out).metrics.set_index("generation").loc[8]
+        assert row["reward_archive_size"] > 0 and row["emitters_active"] + row["emitter_candidates"] > 0
+        assert row["exploit_evaluations"] > 0  # emitters had stepped (mid-bootstrap or promoted)
+    if name in ("cmaes", "cmame"):
+        assert runs.load(whole.out).archive["genome"].shape[0] > 0

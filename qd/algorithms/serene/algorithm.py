@@ -203,12 +203,11 @@ def choose(state: SereneState, key: jax.Array) -> tuple[jax.Array, jax.Array]:
         pool.ancestor_payload.descriptor, state.reward_archive.descriptors, state.reward_archive.mask, k=config.ns.k
     )
     others = active & ~current
-    dominated_by = pareto.domination_counts(
-        jnp.stack([novelty, pool.emitters.improvement], axis=1), mask=others
-    )
+    # Non-dominated sorting (front 0 first), as the reference does.
+    front = pareto.front_ranks(jnp.stack([novelty, pool.emitters.improvement], axis=1), mask=others)
     tier = jnp.select([in_progress, new, current, others], [0, 1, 2, 3], 9)
-    # Domination counts are integers, so noise in [0, 1) breaks ties only.
-    within = jnp.where(new, -novelty, jnp.where(others, dominated_by + jax.random.uniform(key, novelty.shape), 0.0))
+    # Front indices are integers, so noise in [0, 1) orders a front uniformly at random.
+    within = jnp.where(new, -novelty, jnp.where(others, front + jax.random.uniform(key, novelty.shape), 0.0))
     order = jnp.lexsort((within, tier))
     slots = order[: config.emitters_per_step]
     return slots, tier[slots] < 9
@@ -315,7 +314,7 @@ def step(state: SereneState, key: jax.Array) -> tuple[SereneState, dict]:
     # Nothing to exploit: the exploitation chunk ends and exploration goes on.
     scheduler = jax.tree.map(
         lambda forced, kept: jnp.where(~state.scheduler.exploring & nothing, forced, kept),
-        schedulers.force_explore(state.scheduler), state.scheduler,
+        schedulers.force_explore(sched_config, state.scheduler), state.scheduler,
     )
     exploring = scheduler.exploring
     state = state.replace(scheduler=scheduler)

@@ -253,7 +253,8 @@ def ask(config: LocalEmitterConfig, state: LocalEmitterState, key: jax.Array) ->
     Returns:
         genomes [config.batch_size, D] and a bool mask [batch_size] of the rows
         that are real evaluations: the elitist kinds' first step evaluates only
-        their initial population (the other rows repeat it and are not counted).
+        their initial population, the P distinct mutants of the ancestor made by
+        `create`, in rows 0..P-1 (the other rows repeat it and are not counted).
     """
     if config.kind == "cma":
         genomes, _ = es.ask(config.es_config(), state.es_state, key)
@@ -263,7 +264,9 @@ def ask(config: LocalEmitterConfig, state: LocalEmitterState, key: jax.Array) ->
         key, parents, sigma=state.sigma, low=config.genome_low, high=config.genome_high
     )
     first = state.n_values == 0
-    genomes = jnp.where(first, parents, mutants)
+    # Tiled, not repeated: rows 0..P-1 are the whole initial population.
+    initial = jnp.tile(state.genomes, (config.offspring_per_parent, 1))
+    genomes = jnp.where(first, initial, mutants)
     mask = jnp.where(first, jnp.arange(config.batch_size) < config.population_size, True)
     return genomes, mask
 

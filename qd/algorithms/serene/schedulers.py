@@ -139,17 +139,22 @@ def _next_exploring(config: SchedulerConfig, state: SchedulerState, key: jax.Arr
     return score[EXPLORE] >= score[EXPLOIT]
 
 
-def _close(config: SchedulerConfig, state: SchedulerState, key: jax.Array, spent_total) -> SchedulerState:
+def _count_chunk(config: SchedulerConfig, state: SchedulerState) -> SchedulerState:
+    """Counts the current chunk as closed (chunks and UCB statistics) and empties it."""
     phase = _phase(state)
     payoff = (state.chunk_gain > 0).astype(jnp.float32)
     one_hot = jax.nn.one_hot(phase, 2, dtype=jnp.float32)
-    closed = state.replace(
+    return state.replace(
         chunks=state.chunks + one_hot.astype(jnp.int32),
         arm_counts=config.ucb_discount * state.arm_counts + one_hot,
         arm_gains=config.ucb_discount * state.arm_gains + one_hot * payoff,
         chunk_spent=jnp.zeros((), jnp.int32),
         chunk_gain=jnp.zeros((), jnp.float32),
     )
+
+
+def _close(config: SchedulerConfig, state: SchedulerState, key: jax.Array, spent_total) -> SchedulerState:
+    closed = _count_chunk(config, state)
     return closed.replace(exploring=_next_exploring(config, closed, key, spent_total))
 
 
@@ -187,16 +192,15 @@ def record(
     return jax.tree.map(lambda a, b: jnp.where(full, a, b), closed, state)
 
 
-def force_explore(state: SchedulerState) -> SchedulerState:
-    """Ends the current chunk (counted as done) and starts an exploration chunk;
-    used when an exploitation chunk has nothing left to exploit."""
-    phase = _phase(state)
-    return state.replace(
-        exploring=jnp.asarray(True),
-        chunks=state.chunks.at[phase].add(1),
-        chunk_spent=jnp.zeros((), jnp.int32),
-        chunk_gain=jnp.zeros((), jnp.float32),
-    )
+def force_explore(config: SchedulerConfig, state: SchedulerState) -> SchedulerState:
+    """Ends the current chunk and starts an exploration chunk; used when an
+    exploitation chunk has nothing left to exploit.
+
+    The chunk counts as closed like any other, in `chunks` and in the UCB
+    statistics (paying 0 unless it already made progress), so "ucb" does not
+    keep treating an exploitation that found nothing to do as untried.
+    """
+    return _count_chunk(config, state).replace(exploring=jnp.asarray(True))
 
 
 def summary(state: SchedulerState) -> dict[str, jax.Array]:

@@ -106,6 +106,24 @@ def test_emitter_choice_is_uniform_on_the_pareto_front():
     assert int(serene.choose(kept, jax.random.PRNGKey(0))[0][0]) == 2
 
 
+def test_emitters_are_ordered_by_pareto_front_not_by_domination_count():
+    state = _state(emitters_per_step=5)
+    state = _reward_archive_at(state, [[0.0, 0.0]] * 3)  # novelty = distance to the origin
+    # (novelty, improvement): front 0 = A (5, 5), B1 (2, 6), B2 (1.5, 7); front 1 = X (4.5, 1)
+    # dominated by A only, Z (1, 4.5) dominated by A, B1, B2; front 2 = Y (4, 0.5) dominated
+    # by A and X. By domination count Y (2) comes before Z (3); by front Z (1) before Y (2).
+    novelty = [5.0, 2.0, 1.5, 4.5, 1.0, 4.0]
+    improvement = [5.0, 6.0, 7.0, 1.0, 4.5, 0.5]
+    state = _with_slots(
+        state, [ACTIVE] * 6, improvement=improvement, ancestor_xy=[[n, 0.0] for n in novelty], n_values=[8] * 6,
+    )
+    for i in range(5):
+        slots, chosen = serene.choose(state, jax.random.PRNGKey(i))
+        assert bool(chosen.all())
+        assert set(np.asarray(slots)[:3].tolist()) == {0, 1, 2}  # front 0 first, in any order
+        assert set(np.asarray(slots)[3:].tolist()) == {3, 4}  # then front 1; Y (slot 5) waits
+
+
 def _run(state, steps, seed=1):
     step = jax.jit(serene.step)
     rows = []
@@ -203,6 +221,19 @@ def test_exploitation_with_nothing_to_exploit_falls_back_to_exploration():
     state, metrics = jax.jit(serene.step)(state, jax.random.PRNGKey(0))
     assert float(metrics["exploring"]) == 1.0
     assert int(state.evaluations) == 10 + 20
+
+
+def test_ucb_counts_an_exploitation_chunk_with_nothing_to_exploit():
+    from qd import schedulers
+
+    state = _state(scheduler="ucb")
+    state = state.replace(scheduler=state.scheduler.replace(exploring=jnp.asarray(False)))
+    state, metrics = jax.jit(serene.step)(state, jax.random.PRNGKey(0))
+    assert float(metrics["exploring"]) == 1.0
+    np.testing.assert_array_equal(state.scheduler.chunks, [0, 1])
+    # Counted by UCB as a tried exploitation chunk without progress (no longer untried).
+    assert float(state.scheduler.arm_counts[schedulers.EXPLOIT]) == 1.0
+    assert float(state.scheduler.arm_gains[schedulers.EXPLOIT]) == 0.0
 
 
 @pytest.mark.parametrize("kind", ["cma", "novelty"])

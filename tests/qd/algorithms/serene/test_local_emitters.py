@@ -45,6 +45,24 @@ def test_first_step_evaluates_only_the_initial_population_around_the_ancestor():
     np.testing.assert_allclose(state.rewards, np.arange(6))
 
 
+def test_first_step_evaluates_6_distinct_initial_genomes_once_each():
+    # The reference evaluates 6 distinct mutants of the ancestor (step sigma0),
+    # not 3 of them twice.
+    config = local.LocalEmitterConfig()
+    ancestor = jnp.full(D, 1.0)
+    state = local.create(config, jax.random.PRNGKey(0), ancestor, 0.1, PAYLOAD, config.history_length(D))
+    genomes, mask = local.ask(config, state, jax.random.PRNGKey(1))
+    evaluated = np.asarray(genomes)[np.asarray(mask)]
+    assert evaluated.shape == (6, D)
+    assert len(np.unique(evaluated, axis=0)) == 6
+    np.testing.assert_array_equal(evaluated, state.genomes)  # the population `create` sampled
+    assert 0.03 < float(np.std(evaluated - np.asarray(ancestor))) < 0.3
+    state = _tell(config, state, genomes, mask, jnp.arange(12, dtype=jnp.float32))
+    assert int(state.evaluations) == 6
+    assert len(np.unique(np.asarray(state.genomes), axis=0)) == 6
+    np.testing.assert_array_equal(state.genomes, evaluated)
+
+
 def test_fitness_emitter_keeps_the_best_6_of_18_by_reward():
     config = local.LocalEmitterConfig()
     state = _emitter(config)

@@ -89,10 +89,26 @@ def test_force_explore_ends_the_chunk_and_counts_it():
     config = S.SchedulerConfig(chunk_size=1000)
     state = S.init(config).replace(exploring=np.asarray(False))
     state = S.record(config, state, 200, 0.0, jax.random.key(0), spent_total=200)
-    state = S.force_explore(state)
+    state = S.force_explore(config, state)
     assert bool(state.exploring) and int(state.chunk_spent) == 0
     np.testing.assert_array_equal(state.chunks, [0, 1])
     np.testing.assert_array_equal(state.evaluations, [0, 200])
+
+
+def test_ucb_counts_a_forced_empty_exploitation_chunk():
+    # Nothing to exploit: the exploitation chunk is ended at once. UCB must see it
+    # as a tried chunk that paid nothing, not keep choosing the "untried" arm.
+    config = S.SchedulerConfig(kind="ucb", chunk_size=200)
+    record = lambda st, g: S.record(config, st, 200, g, jax.random.key(0), spent_total=0)  # noqa: E731
+    state = record(S.init(config), 1.0)  # an explore chunk that paid
+    assert not bool(state.exploring)  # exploiting is untried
+    state = S.force_explore(config, state)  # ... but there is nothing to exploit
+    assert bool(state.exploring)
+    np.testing.assert_array_equal(state.chunks, [1, 1])
+    np.testing.assert_allclose(state.arm_counts, [0.9, 1.0])
+    np.testing.assert_allclose(state.arm_gains, [0.9, 0.0])
+    state = record(state, 1.0)  # exploring paid again; exploiting is tried and paid 0
+    assert bool(state.exploring)
 
 
 @pytest.mark.parametrize("field, value, message", [

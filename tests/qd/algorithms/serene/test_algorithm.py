@@ -224,9 +224,9 @@ def test_exploitation_with_nothing_to_exploit_falls_back_to_exploration():
 
 
 def test_ucb_counts_an_exploitation_chunk_with_nothing_to_exploit():
-    from qd import schedulers
+    from qd.algorithms.serene import schedulers
 
-    state = _state(scheduler="ucb")
+    state = _state(scheduler_kind="ucb", init_std=0.1)  # no agent near the reward: nothing to exploit
     state = state.replace(scheduler=state.scheduler.replace(exploring=jnp.asarray(False)))
     state, metrics = jax.jit(serene.step)(state, jax.random.PRNGKey(0))
     assert float(metrics["exploring"]) == 1.0

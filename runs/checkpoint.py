@@ -220,15 +220,14 @@ def load(path: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
 
 
 def load_latest(directory: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
-    """Loads the newest checkpoint of a directory (stray temp files are removed).
+    """Loads the newest checkpoint of a directory (once it loads, stray temp
+    files a killed writer left are removed; a failure changes nothing).
 
     Raises:
         CheckpointError: none there, or the newest is bad (an older one is not
             tried silently: the message says how to fall back to it).
     """
     directory = Path(directory)
-    if directory.is_dir():
-        remove_stale_temps(directory)
     found = list_checkpoints(directory)
     if not found:
         raise CheckpointError(
@@ -236,7 +235,7 @@ def load_latest(directory: str | Path, *, skeleton: Any, config: RunConfig) -> C
             "checkpoint); start it again with `divergent run ... --overwrite`"
         )
     try:
-        return load(found[-1], skeleton=skeleton, config=config)
+        loaded = load(found[-1], skeleton=skeleton, config=config)
     except CheckpointError as error:
         if len(found) > 1:
             raise CheckpointError(
@@ -244,6 +243,8 @@ def load_latest(directory: str | Path, *, skeleton: Any, config: RunConfig) -> C
                 f"{found[-1].name} to resume from it"
             ) from None
         raise
+    remove_stale_temps(directory)  # only once the resume will go ahead: a failure changes nothing
+    return loaded
 
 
 # -- helpers -----------------------------------------------------------------

@@ -7,9 +7,15 @@
     divergent inspect runs_out/ns-hardmaze-seed0    summary and plots
 
 Mistakes the user can fix (bad config keys or values, unknown names, a
-refusing run directory, a bad checkpoint) print one red line and exit with
-status 2. JAX's persistent compilation cache is on by default
-(~/.cache/divergent/jax; set DIVERGENT_JAX_CACHE to move it, or to "off").
+refusing run directory, a bad checkpoint, an unreadable file) print one red
+line and exit with status 2, and change nothing on disk. JAX's persistent
+compilation cache is on by default (~/.cache/divergent/jax; set
+DIVERGENT_JAX_CACHE to move it, or to "off"); it keeps one folder per CPU
+type, so a cache shared between machines never hands one a program compiled
+for another's instruction set. XLA's own log lines are hidden (set
+TF_CPP_MIN_LOG_LEVEL=0 to see them): on every cache hit XLA:CPU logs ~3 KB
+"machine type ... doesn't match" lines about tuning flags such as
++prefer-no-gather, which are not CPU features and never differ.
 """
 from __future__ import annotations
 
@@ -25,10 +31,13 @@ from rich.text import Text
 
 from runs.errors import RunDirError, RunError
 
-# XLA's C++ warnings (e.g. "Assume version compatibility" on every compile
-# cache hit) are noise on a terminal; errors still show. Must be set before
-# jaxlib loads; a value the user set wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# XLA's C++ log lines are noise on a terminal: warnings on every compile
+# cache hit, and ERROR-level "Target machine feature +prefer-no-gather is not
+# supported on the host machine" lines although the cache is per CPU type
+# (`cache_folder`) and those tuning flags are no CPU features. Real failures
+# still reach the user as Python exceptions. Must be set before jaxlib loads;
+# a value the user set wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _split_host_cpu() -> None:
@@ -48,6 +57,7 @@ _split_host_cpu()
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEFAULT_CACHE = "~/.cache/divergent/jax"
+MAX_MESSAGE = 1000  # characters of an error line
 
 app = typer.Typer(
     name="divergent",
@@ -73,7 +83,14 @@ def _friendly(command):
 
 
 def fail(message: str) -> None:
-    """Prints `message` as one red error line and exits with status 2."""
+    """Prints `message` as one red error line and exits with status 2.
+
+    The message is cut to `MAX_MESSAGE` characters and its line breaks
+    joined, so it stays one line whatever value it quotes.
+    """
+    message = " ".join(str(message).split("\n"))
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[: MAX_MESSAGE - 30]}... ({len(message):,} characters)"
     Console(stderr=True).print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -83,7 +100,8 @@ def enable_compile_cache() -> Optional[str]:
 
     $DIVERGENT_JAX_CACHE wins ("off" or "" disables it); otherwise a cache
     folder configured already (by a test harness, a notebook) is kept;
-    otherwise ~/.cache/divergent/jax.
+    otherwise ~/.cache/divergent/jax. The chosen folder gets a subfolder per
+    CPU type (`cpu_key`).
     """
     import jax
 
@@ -93,9 +111,33 @@ def enable_compile_cache() -> Optional[str]:
     current = getattr(jax.config, "jax_compilation_cache_dir", None)
     if env is None and current:
         return current
-    path = os.path.expanduser(env or DEFAULT_CACHE)
+    path = os.path.join(os.path.expanduser(env or DEFAULT_CACHE), cpu_key())
     jax.config.update("jax_compilation_cache_dir", path)
     return path
+
+
+def cpu_key() -> str:
+    """A folder name per CPU type: the architecture and a hash of the CPU's
+    feature flags (/proc/cpuinfo on Linux, else the processor's name).
+
+    XLA:CPU compiles for the host's instruction set; a cached program loaded
+    on a CPU without those instructions can die with SIGILL. One folder per
+    feature set makes a shared cache (a home directory on a cluster) safe.
+    """
+    import hashlib
+    import platform
+
+    features = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.split(":")[0].strip() in ("flags", "Features"):
+                    features = " ".join(sorted(line.split(":", 1)[1].split()))
+                    break
+    except OSError:
+        pass
+    digest = hashlib.sha256(features.encode()).hexdigest()[:12]
+    return f"{platform.machine() or 'cpu'}-{digest}"
 
 
 @app.command("list")

@@ -44,7 +44,7 @@ import yaml
 
 from runs import presets
 from runs.errors import ConfigError
-from runs.typed import coerce, from_plain, to_plain, unknown_key_message
+from runs.typed import coerce, from_plain, shorten, show, to_plain, unknown_key_message
 
 # Sections whose keys are the fields of another dataclass.
 SECTIONS = ("algo", "task_config")
@@ -179,14 +179,19 @@ def make_task(name: str, task_config: Any):
     """Builds the task `name` from its `Config` instance.
 
     Raises:
-        ConfigError: the task rejects its settings.
+        ConfigError: the task rejects its settings, or cannot read a file
+            they name (a maze file).
     """
     try:
         return _task_class(name)(task_config)
+    except ConfigError:
+        raise
     except ValueError as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"invalid task_config for task {name!r}: {error}") from None
+        raise ConfigError(f"invalid task_config for task {name!r}: {shorten(str(error))}") from None
+    except OSError as error:  # a file the task reads (a maze file): missing, a directory, no permission
+        where = getattr(task_config, "maze_file", None) or error.filename
+        key = "task_config.maze_file" if getattr(task_config, "maze_file", None) else "task_config"
+        raise ConfigError(f"{key}: cannot read {where}: {error.strerror or error}") from None
 
 
 def default_out(algorithm: str, task: str, seed: int) -> str:
@@ -206,7 +211,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "") -> RunConfig:
     """
     try:
         if not isinstance(raw, Mapping):
-            raise ConfigError(f"a run config must be a mapping of keys to values, got {raw!r}")
+            raise ConfigError(f"a run config must be a mapping of keys to values, got {show(raw)}")
         fields = [f.name for f in dataclasses.fields(RunConfig)]
         for key in raw:
             if key not in fields:
@@ -217,7 +222,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "") -> RunConfig:
             coerce(str, raw[key], key)
         for key in SECTIONS:
             if key in raw and raw[key] is not None and not isinstance(raw[key], Mapping):
-                raise ConfigError(f"{key} must be a mapping of its fields to values, got {raw[key]!r}")
+                raise ConfigError(f"{key} must be a mapping of its fields to values, got {show(raw[key])}")
         return RunConfig(**dict(raw))
     except ConfigError as error:
         if source:
@@ -253,10 +258,10 @@ def parse_yaml(text: str, source: str = "") -> dict:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{source or 'config'}: not valid YAML: {error}".replace("\n", " ")) from None
+        raise ConfigError(f"{source or 'config'}: not valid YAML: {shorten(str(error))}".replace("\n", " ")) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source or 'config'}: must be a mapping of keys to values, got {raw!r}")
+        raise ConfigError(f"{source or 'config'}: must be a mapping of keys to values, got {show(raw)}")
     return raw
 
 
@@ -270,11 +275,11 @@ def parse_set(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set expects key=value (e.g. algo.population_size=64), got {item!r}")
+        raise ConfigError(f"--set expects key=value (e.g. algo.population_size=64), got {show(item)}")
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: cannot read the value {text!r} (YAML syntax)") from None
+        raise ConfigError(f"--set {key}: cannot read the value {show(text)} (YAML syntax)") from None
     return key, value
 
 
@@ -343,7 +348,7 @@ def build(
         for key, given in (("algorithm", algorithm), ("task", task)):
             if given is not None and key in raw and raw[key] != given:
                 raise ConfigError(
-                    f"preset {preset!r} is for {key} {raw[key]!r}, not {given!r}; "
+                    f"preset {preset!r} is for {key} {show(raw[key])}, not {show(given)}; "
                     f"drop the {key} argument or pick another preset"
                 )
     for key, value in (("algorithm", algorithm), ("task", task), ("seed", seed), ("budget", budget), ("out", out)):
@@ -405,7 +410,7 @@ def _algorithm(name: str):
     from qd import algorithm
 
     if not isinstance(name, str):
-        raise ConfigError(f"algorithm must be a string, got {name!r}")
+        raise ConfigError(f"algorithm must be a string, got {show(name)}")
     try:
         return algorithm.get(name)
     except ValueError as error:
@@ -416,7 +421,7 @@ def _task_class(name: str):
     from tasks import registry
 
     if not isinstance(name, str):
-        raise ConfigError(f"task must be a string, got {name!r}")
+        raise ConfigError(f"task must be a string, got {show(name)}")
     try:
         return registry.task_class(name)
     except ValueError as error:

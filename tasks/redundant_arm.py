@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from tasks import fields
 from tasks import render as draw
 from tasks.base import SparseRewardTask
 from tasks.geometry import segments_intersect
@@ -200,6 +201,11 @@ class RedundantArm(SparseRewardTask):
         self_collision: bool = True
         dense_reward: bool = False
 
+        def __post_init__(self):
+            fields.normalise(self)  # types first, so the checks below compare numbers
+            fields.check_common(self)
+            _validate(self)
+
     def __init__(self, config: "RedundantArm.Config | None" = None):
         """Builds the task.
 
@@ -210,8 +216,7 @@ class RedundantArm(SparseRewardTask):
             ValueError: a setting out of range, or a start pose that is not
                 legal in the configured room.
         """
-        config = config or self.Config()
-        _validate(config)
+        config = config or self.Config()  # checked by Config.__post_init__
         self.config = config
         self.link_length = config.arm_length / config.n_joints
         self.spec = TaskSpec(

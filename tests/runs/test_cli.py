@@ -119,12 +119,13 @@ def test_compile_cache_location(monkeypatch, tmp_path):
     before = jax.config.jax_compilation_cache_dir
     try:
         monkeypatch.setenv("DIVERGENT_JAX_CACHE", str(tmp_path / "cache"))
-        assert cli.enable_compile_cache() == str(tmp_path / "cache")
-        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "cache")
+        keyed = str(tmp_path / "cache" / cli.cpu_key())  # one folder per CPU type
+        assert cli.enable_compile_cache() == keyed
+        assert jax.config.jax_compilation_cache_dir == keyed
         monkeypatch.setenv("DIVERGENT_JAX_CACHE", "off")
         assert cli.enable_compile_cache() is None
         monkeypatch.delenv("DIVERGENT_JAX_CACHE")
-        assert cli.enable_compile_cache() == str(tmp_path / "cache")  # configured already: kept
+        assert cli.enable_compile_cache() == keyed  # configured already: kept
     finally:
         jax.config.update("jax_compilation_cache_dir", before)
 

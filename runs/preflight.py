@@ -1,0 +1,190 @@
+"""Everything a run checks before it touches the disk or compiles.
+
+`divergent run` promises that a config is checked before anything compiles,
+and a command that fails must leave no half-made run directory behind. The
+config's own checks (`runs.config.RunConfig`) see each value alone; what only
+shows when the pieces meet is checked here, without compiling:
+
+- the task is built (a maze file that is missing, empty, binary or puts the
+  start inside a wall is refused here, naming the file);
+- the algorithm's initial state is traced with `jax.eval_shape` (nothing is
+  computed or allocated), which runs the algorithm's own checks against the
+  task and gives the state's size;
+- that size must fit in the device's memory: on jax 0.9.2 a CPU program whose
+  output allocation fails never returns, so an archive of 10^9 rows would
+  hang instead of failing.
+
+    ready = preflight.check(config)      # raises ConfigError, writes nothing
+    run_dir = rundir.create(config.out, config)
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import os
+from typing import Any, Optional
+
+import jax
+
+from runs.config import RunConfig, make_task
+from runs.errors import ConfigError
+
+# The run holds about this many copies of its state at once (the state, the
+# copy `own_buffers` makes and the host copy a checkpoint writes).
+STATE_COPIES = 2
+GIB = 1024**3
+
+
+@dataclasses.dataclass(frozen=True)
+class Ready:
+    """What the checks built, for the loop to reuse.
+
+    Attributes:
+        algo: the registered algorithm.
+        task: the task (the same object for equal task configs, so jit's
+            in-memory cache hits across runs in one process).
+        skeleton: the initial state's shapes and dtypes (`jax.eval_shape`).
+        state_bytes: bytes of the initial state.
+    """
+
+    algo: Any
+    task: Any
+    skeleton: Any
+    state_bytes: int
+
+
+def check(config: RunConfig, *, memory: Optional[int] = None) -> Ready:
+    """Builds the task and traces the initial state of `config`; nothing is
+    written and nothing is compiled.
+
+    Args:
+        config: a checked run config.
+        memory: bytes the state may use (default: `device_memory()`).
+
+    Returns:
+        The algorithm, task and state skeleton.
+
+    Raises:
+        ConfigError: the task or the algorithm rejects its settings, or the
+            state would not fit in memory; the message names the setting.
+    """
+    from qd import algorithm as registry
+
+    algo = registry.get(config.algorithm)
+    task = task_of(config)
+    skeleton = state_shapes(algo, config, task)
+    size = tree_bytes(skeleton)
+    check_memory(config, size, device_memory() if memory is None else memory)
+    return Ready(algo=algo, task=task, skeleton=skeleton, state_bytes=size)
+
+
+def task_of(config: RunConfig) -> Any:
+    """The task `config` names, cached per task config.
+
+    Raises:
+        ConfigError: the task rejects its settings (a maze file that cannot be
+            read, a start inside a wall...).
+    """
+    try:
+        return _cached_task(config.task, config.task_config)
+    except TypeError as error:
+        if "unhashable" not in str(error):
+            raise
+        return make_task(config.task, config.task_config)  # an unhashable task config: build it afresh
+
+
+_cached_task = functools.lru_cache(maxsize=16)(make_task)
+
+
+def state_shapes(algo: Any, config: RunConfig, task: Any) -> Any:
+    """The initial state of `config` as shapes and dtypes, traced, not run.
+
+    This is the one place the run machinery calls ``algo.init`` outside jit.
+
+    Raises:
+        ConfigError: the algorithm rejects its settings for this task.
+    """
+    init = functools.partial(algo.init, config.algo, task)
+    try:
+        return jax.eval_shape(init, jax.random.PRNGKey(0))
+    except (ValueError, TypeError) as error:
+        if isinstance(error, TypeError) and not _names_a_setting(error):
+            raise  # a bug, not a setting: keep the traceback
+        raise ConfigError(f"invalid algo settings for {config.algorithm!r} on {config.task!r}: {error}") from None
+
+
+def tree_bytes(tree: Any) -> int:
+    """Bytes of every array leaf of `tree` (arrays or ShapeDtypeStructs)."""
+    total = 0
+    for leaf in jax.tree.leaves(tree):
+        shape = getattr(leaf, "shape", ())
+        dtype = getattr(leaf, "dtype", None)
+        try:
+            itemsize = dtype.itemsize
+        except (AttributeError, TypeError, NotImplementedError):
+            itemsize = 8  # a typed PRNG key (two uint32) or an odd leaf
+        total += math.prod(shape) * int(itemsize)
+    return total
+
+
+def device_memory(device: Any = None) -> int:
+    """Bytes of memory of `device` (default: JAX's first device): an
+    accelerator's own memory where JAX reports it, else the machine's RAM."""
+    device = device or jax.devices()[0]
+    if device.platform != "cpu":
+        try:
+            stats = device.memory_stats() or {}
+        except Exception:  # not every backend reports it
+            stats = {}
+        if stats.get("bytes_limit"):
+            return int(stats["bytes_limit"])
+    return host_memory()
+
+
+def host_memory() -> int:
+    """Bytes of RAM of this machine (0 when the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_memory(config: RunConfig, state_bytes: int, memory: int) -> None:
+    """Refuses a state that will not fit.
+
+    Raises:
+        ConfigError: `STATE_COPIES` copies of the state exceed `memory`; the
+            message gives both figures and the largest size settings.
+    """
+    if memory <= 0 or state_bytes * STATE_COPIES <= memory:
+        return
+    sizes = _size_settings(config.algo)
+    hint = f"; lower {', '.join(sizes)}" if sizes else ""
+    raise ConfigError(
+        f"the state of {config.algorithm!r} on {config.task!r} would take {_gib(state_bytes)} "
+        f"(the run keeps about {STATE_COPIES} copies: {_gib(STATE_COPIES * state_bytes)}), but this "
+        f"device has {_gib(memory)} of memory{hint}"
+    )
+
+
+def _size_settings(algo_config: Any, n: int = 2) -> list[str]:
+    """The largest integer settings of the algorithm's config, as key=value."""
+    values = [
+        (getattr(algo_config, f.name), f.name)
+        for f in dataclasses.fields(algo_config)
+        if isinstance(getattr(algo_config, f.name), int) and not isinstance(getattr(algo_config, f.name), bool)
+        and f.name != "budget"
+    ]
+    return [f"algo.{name}={value}" for value, name in sorted(values, reverse=True)[:n]]
+
+
+def _gib(size: int) -> str:
+    return f"{size / GIB:,.1f} GiB" if size >= GIB / 10 else f"{size / 1024**2:,.1f} MiB"
+
+
+def _names_a_setting(error: TypeError) -> bool:
+    # A TypeError about a value ("must be an integer") is the user's; one about
+    # arguments or attributes is a bug in the code.
+    text = str(error)
+    return "must be" in text and "argument" not in text

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -28,6 +29,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from typer.core import TyperGroup
+
+try:  # typer >= 0.26 vendors click as typer._click; older ones use click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
 
 from runs.errors import RunDirError, RunError
 
@@ -59,8 +67,32 @@ EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEFAULT_CACHE = "~/.cache/divergent/jax"
 MAX_MESSAGE = 1000  # characters of an error line
 
+class _OneLineErrors(TyperGroup):
+    """Usage mistakes (an unknown option, a missing argument) print one
+    `error:` line too, instead of click's usage box, naming what is wrong and
+    where the help is."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as error:
+            error.show()  # bare `divergent`: the help itself
+            sys.exit(error.exit_code)
+        except click_errors.ClickException as error:
+            command = error.ctx.command_path if getattr(error, "ctx", None) is not None else "divergent"
+            _print_error(f"{error.format_message().rstrip('.')} (see `{command} --help`)")
+            sys.exit(EXIT_USAGE)
+        except typer.Abort:  # end of input at a prompt
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
     name="divergent",
+    cls=_OneLineErrors,
     help="Quality-diversity runs in JAX: novelty search, MAP-Elites and friends on sparse-reward tasks.",
     no_args_is_help=True,
     add_completion=False,
@@ -88,11 +120,26 @@ def fail(message: str) -> None:
     The message is cut to `MAX_MESSAGE` characters and its line breaks
     joined, so it stays one line whatever value it quotes.
     """
+    _print_error(message)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _print_error(message: str) -> None:
     message = " ".join(str(message).split("\n"))
     if len(message) > MAX_MESSAGE:
         message = f"{message[: MAX_MESSAGE - 30]}... ({len(message):,} characters)"
     Console(stderr=True).print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
-    raise typer.Exit(EXIT_USAGE)
+
+
+def _int_option(value: Optional[str], flag: str) -> Optional[int]:
+    """An integer flag, read as the config reads numbers (``1e6``, ``500_000``).
+
+    Raises:
+        ConfigError: not an integer, naming the flag and the value.
+    """
+    from runs.typed import coerce
+
+    return None if value is None else coerce(int, value, flag)
 
 
 def enable_compile_cache() -> Optional[str]:
@@ -173,8 +220,10 @@ def run(
     algorithm: Optional[str] = typer.Argument(None, help="Algorithm name (see `divergent list`); optional with --preset."),
     task: Optional[str] = typer.Argument(None, help="Task name (see `divergent list`); optional with --preset."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name or path to a YAML config (e.g. a run's config.yaml)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="PRNG seed (default 0)."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations (episodes) to spend."),
+    seed: Optional[str] = typer.Option(None, "--seed", metavar="INTEGER", help="PRNG seed (default 0)."),
+    budget: Optional[str] = typer.Option(
+        None, "--budget", metavar="INTEGER", help="Evaluations (episodes) to spend, e.g. 20000 or 2e4."
+    ),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs_out/ALGO-TASK-seedS)."),
     sets: List[str] = typer.Option(
         [], "--set", "-s", metavar="KEY=VALUE",
@@ -193,7 +242,8 @@ def run(
     from runs import config as config_module
 
     config = config_module.build(
-        algorithm, task, preset=preset, seed=seed, budget=budget, out=out, sets=tuple(sets)
+        algorithm, task, preset=preset, seed=_int_option(seed, "--seed"), budget=_int_option(budget, "--budget"),
+        out=out, sets=tuple(sets),
     )
     _run_loop(lambda reporter: _loop().start(config, overwrite=overwrite, reporter=reporter), quiet)
 
@@ -202,7 +252,9 @@ def run(
 @_friendly
 def resume(
     run_dir: Path = typer.Argument(..., help="The run directory to continue."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="New total budget, to extend a finished run."),
+    budget: Optional[str] = typer.Option(
+        None, "--budget", metavar="INTEGER", help="New total budget (not the evaluations to add), to extend a finished run."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Continue a stopped or killed run from its newest checkpoint.
@@ -210,13 +262,16 @@ def resume(
     The result is the same as if the run had never stopped. Pass --budget to
     run a finished run further.
     """
-    _run_loop(lambda reporter: _loop().resume(run_dir, budget=budget, reporter=reporter), quiet)
+    total = _int_option(budget, "--budget")
+    _run_loop(lambda reporter: _loop().resume(run_dir, budget=total, reporter=reporter), quiet)
 
 
 @app.command()
 @_friendly
 def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspect.")) -> None:
     """Summarise a run (reward areas found, coverage, archive) and draw its plots."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
     try:

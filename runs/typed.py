@@ -99,7 +99,10 @@ def coerce(tp: Any, value: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arm in (a for a in args if a is not type(None)):
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:  # Optional[X]: X's own message says more ("a list of 2 items")
+            return coerce(arms[0], value, key)
+        for arm in arms:
             try:
                 return coerce(arm, value, key)
             except ConfigError:

@@ -237,6 +237,9 @@ def parse_maze(text: str, source: str = "<string>") -> Maze:
             if key in once:
                 raise ValueError(f"{where}: {key!r} given twice (first at line {once[key][0]})")
             once[key] = (lineno, values)
+    if not once and not walls and not goals:
+        raise ValueError(f"{source}: holds no maze lines (only blanks and comments); it needs at least "
+                         "a 'size' and a 'start' line")
     for key in ("size", "start"):
         if key not in once:
             raise ValueError(f"{source}: missing {key!r} line ({key} {_KEYS[key][1]})")

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import runs
+import runs.config
 from runs import checkpoint, cli, loop, rundir
 from tests.runs.test_loop import assert_same_run
 
@@ -90,6 +91,28 @@ def test_run_then_same_run_says_resume(invoke, tmp_path):
 )
 def test_mistakes_print_one_red_line_and_exit_2(invoke, args, words):
     assert_one_red_line(invoke(*args), *words)
+
+
+@pytest.mark.parametrize("text, value", [("200", 200), ("2e2", 200), ("1_000", 1000), ("4.0e2", 400)])
+def test_budget_and_seed_read_numbers_like_the_config(invoke, monkeypatch, text, value):
+    seen = []
+    monkeypatch.setattr(cli, "_run_loop", lambda start, quiet: seen.append(start))
+    monkeypatch.setattr(cli, "_loop", lambda: types.SimpleNamespace(start=lambda config, **_: config))
+    result = invoke("run", *TOY, "--budget", text, "--seed", text)
+    assert result.exit_code == 0, result.output
+    config = seen[0](None)
+    assert (config.budget, config.seed) == (value, value)
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch_and_says_so(invoke, tmp_path):
+    out = tmp_path / "run"
+    config = runs.config.build(*TOY[:2], budget=32, out=str(out), sets=TOY[3:])
+    rundir.create(out, config)  # what a run killed while compiling leaves
+    result = invoke("resume", out)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert "no checkpoint" in said and "starting it from generation 0" in said
+    assert runs.load(out).complete
 
 
 def test_resume_of_a_corrupt_checkpoint_says_which_file(invoke, tmp_path):

@@ -257,7 +257,7 @@ def parse_yaml(text: str, source: str = "") -> dict:
     """
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer of > 4300 digits
         raise ConfigError(f"{source or 'config'}: not valid YAML: {shorten(str(error))}".replace("\n", " ")) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
@@ -278,7 +278,7 @@ def parse_set(item: str) -> tuple[str, Any]:
         raise ConfigError(f"--set expects key=value (e.g. algo.population_size=64), got {show(item)}")
     try:
         value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer of > 4300 digits
         raise ConfigError(f"--set {key}: cannot read the value {show(text)} (YAML syntax)") from None
     return key, value
 

@@ -174,7 +174,10 @@ def _to_int(value: Any, key: str) -> int:
 def _to_float(value: Any, key: str) -> float:
     number = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond float's range
+            number = math.inf if value > 0 else -math.inf
     elif isinstance(value, str):
         try:
             number = float(value)
@@ -224,7 +227,10 @@ def show(value: Any, limit: int = MAX_SHOWN) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = _SHORT.repr(value)
+    try:
+        text = _SHORT.repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        text = f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
     if len(text) > limit:
         size = f"{len(value):,} characters" if isinstance(value, str) else type(value).__name__
         text = f"{text[: limit - 3]}... ({size})"

@@ -235,7 +235,8 @@ def run(
     """Run ALGORITHM on TASK (or a --preset) until the budget is spent.
 
     The config is resolved as defaults <- preset <- flags <- --set and checked
-    before anything compiles. The run directory gets config.yaml, metrics.csv,
+    (the task, the algorithm's settings and whether its state fits in memory)
+    before anything is written or compiled. The run directory gets config.yaml, metrics.csv,
     checkpoints/, archive.npz and plots/. Ctrl-C stops cleanly after writing a
     checkpoint; `divergent resume DIR` continues.
     """
@@ -253,14 +254,17 @@ def run(
 def resume(
     run_dir: Path = typer.Argument(..., help="The run directory to continue."),
     budget: Optional[str] = typer.Option(
-        None, "--budget", metavar="INTEGER", help="New total budget (not the evaluations to add), to extend a finished run."
+        None, "--budget", metavar="INTEGER",
+        help="New total budget (not the evaluations to add), to extend a finished run.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Continue a stopped or killed run from its newest checkpoint.
 
-    The result is the same as if the run had never stopped. Pass --budget to
-    run a finished run further.
+    The result is the same as if the run had never stopped; a run killed
+    before its first checkpoint starts again from generation 0. Pass --budget
+    (the new total) to run a finished run further. A resume that fails changes
+    nothing on disk.
     """
     total = _int_option(budget, "--budget")
     _run_loop(lambda reporter: _loop().resume(run_dir, budget=total, reporter=reporter), quiet)

@@ -81,8 +81,6 @@ def load(path: str | Path) -> Run:
             that disagree in length).
         ConfigError: its config.yaml is invalid.
     """
-    import pandas as pd  # slow to import; `import runs` stays light for the CLI
-
     run_dir, config = rundir.open_existing(path)
     metrics = read_metrics(run_dir.metrics_path)
     archive = run_dir.read_archive()
@@ -100,7 +98,7 @@ def read_metrics(path: Path) -> "pd.DataFrame":
     """
     import io
 
-    import pandas as pd
+    import pandas as pd  # slow to import; `import runs` stays light for the CLI
 
     text = rundir.read_text(path, RunDirError) if path.is_file() else ""
     if not text.strip():

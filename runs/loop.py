@@ -35,7 +35,7 @@ import numpy as np
 
 from runs import checkpoint, preflight, rundir
 from runs.config import RunConfig
-from runs.errors import CheckpointError, ConfigError
+from runs.errors import CheckpointError, ConfigError, RunDirError
 
 # The algorithms report their running count of invalid (NaN/inf) evaluations
 # under this metric; the loop carries it across checkpoints for the summary.
@@ -134,7 +134,8 @@ def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional
     Raises:
         RunError: not a run directory, invalid config, a budget below what
             was spent, or a bad checkpoint (never a silent restart), or no
-            checkpoint but an archive.npz (checkpoints deleted by hand).
+            checkpoint but an archive.npz (checkpoints deleted by hand), or a
+            file where the checkpoints folder should be.
     """
     reporter = reporter or Reporter()
     run_dir, config = rundir.open_existing(path)
@@ -197,6 +198,8 @@ def _latest_checkpoint(run_dir: rundir.RunDir, config: RunConfig, ready) -> Opti
             run has written its archive (its checkpoints were deleted): starting
             again would replace results, so the user decides.
     """
+    if run_dir.checkpoints.exists() and not run_dir.checkpoints.is_dir():
+        raise RunDirError(f"{run_dir.checkpoints} is a file, not the run's checkpoints folder; move it away")
     if checkpoint.list_checkpoints(run_dir.checkpoints):
         return checkpoint.load_latest(run_dir.checkpoints, skeleton=ready.skeleton, config=config)
     if run_dir.archive_path.exists():

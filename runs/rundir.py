@@ -197,24 +197,25 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             one holding pickled objects, which a run never writes; the message
             names the file and says how to rewrite it.
     """
+    where = f"{path.name} in {path.parent} cannot be read"
     fix = f"`divergent resume {path.parent}` rewrites it from the last checkpoint"
     try:
         with path.open("rb") as f:
             magic = f.read(4)
         if magic != b"PK\x03\x04":  # every .npz is a zip file; anything else would be read as a pickle
-            raise RunDirError(f"{path}: not a NumPy .npz archive (corrupt, or another file); {fix}")
+            raise RunDirError(f"{where}: not a NumPy .npz archive (corrupt, or another file); {fix}")
         with np.load(path, allow_pickle=False) as z:
             return {name: z[name] for name in z.files}
     except RunDirError:
         raise
     except ValueError as error:
         if "pickle" in str(error):
-            raise RunDirError(f"{path}: holds Python objects (pickles), which a run never writes; "
-                              f"it is not a run's file and is not loaded; {fix}") from None
-        raise RunDirError(f"{path}: cannot be read ({error}); {fix}") from None
+            raise RunDirError(f"{where}: it holds Python objects (pickles), which a run never writes, "
+                              f"so it is not loaded; {fix}") from None
+        raise RunDirError(f"{where} ({error}); {fix}") from None
     except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
-        raise RunDirError(f"{path}: cannot be read, the file is truncated or corrupt "
-                          f"({type(error).__name__}: {error}); {fix}") from None
+        raise RunDirError(f"{where}: the file is truncated or corrupt ({type(error).__name__}: {error}); "
+                          f"{fix}") from None
 
 
 # Arrays of archive.npz with one row per policy: they must agree in length.
@@ -232,8 +233,9 @@ def check_archive(arrays: Mapping[str, np.ndarray], path: Path) -> None:
                for name in PER_POLICY if name in arrays}
     if len(set(lengths.values())) > 1 or None in lengths.values():
         listed = ", ".join(f"{k} {'scalar' if v is None else v}" for k, v in lengths.items())
-        raise RunDirError(f"{path}: its arrays should have one row per policy but disagree in length "
-                          f"({listed}); `divergent resume {path.parent}` rewrites it from the last checkpoint")
+        raise RunDirError(f"{path.name} in {path.parent}: its arrays should have one row per policy but "
+                          f"disagree in length ({listed}); `divergent resume {path.parent}` rewrites it from "
+                          "the last checkpoint")
 
 
 def group_extras(flat: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:

@@ -194,3 +194,29 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(tmp_path, toy_
     whole = toy_config("whole", budget=800, sets=sets)
     loop.start(whole)
     assert_same_run(whole.out, killed)
+
+
+def test_a_run_that_hits_the_compile_cache_prints_nothing_alarming(tmp_path):
+    """Two real `divergent run` processes sharing a fresh compile cache: the
+    second loads every program from it (where XLA:CPU used to log ~3 KB
+    "machine type ... doesn't match" lines) and stderr stays empty."""
+    env = dict(
+        os.environ,
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+        DIVERGENT_JAX_CACHE=str(tmp_path / "cache"),
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # the command's own default is under test
+    # runs.cli first, as the `divergent` script does: it sets XLA's log level before jaxlib loads
+    program = "from runs.cli import app; import tests.runs.toy; app(prog_name='divergent')"
+    for name in ("first", "second"):
+        args = ["run", *TOY, "--budget", 32, "--out", tmp_path / name, "--quiet"]
+        done = subprocess.run([sys.executable, "-c", program, *map(str, args)], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr == "", done.stderr
+    cached = list((tmp_path / "cache" / cli.cpu_key()).iterdir())
+    assert cached  # the folder of this CPU type holds the programs

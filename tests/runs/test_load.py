@@ -74,7 +74,7 @@ def test_a_damaged_archive_is_a_run_dir_error_naming_it(run_dir, how, words):
     with pytest.raises(RunDirError) as caught:
         runs.load(run_dir)
     message = str(caught.value)
-    assert str(run_dir / rundir.ARCHIVE) in message and "allow_pickle" not in message
+    assert f"{rundir.ARCHIVE} in {run_dir}" in message and "allow_pickle" not in message
     assert f"divergent resume {run_dir}" in message
     for word in words:
         assert word in message
@@ -86,8 +86,9 @@ def test_a_damaged_archive_is_a_run_dir_error_naming_it(run_dir, how, words):
 )
 def test_a_binary_file_is_named(run_dir, name, error):
     (run_dir / name).write_bytes(b"\x00\xff\xfe\x80binary" * 30)
-    with pytest.raises(error, match=str(run_dir / name)):
+    with pytest.raises(error) as caught:
         runs.load(run_dir)
+    assert str(run_dir / name) in str(caught.value) or f"{name} in {run_dir}" in str(caught.value)
 
 
 def test_metrics_that_are_not_a_table(run_dir):

@@ -137,3 +137,10 @@ def test_tree_bytes_counts_arrays_shapes_and_keys():
 def test_device_memory_is_the_machines():
     assert preflight.device_memory() > 0
     assert preflight.host_memory() > 0
+
+
+@pytest.mark.parametrize("algorithm", ["ns", "me", "random", "serene", "cmaes", "nsga2", "cmame"])
+@pytest.mark.parametrize("value, words", [(-1, "init_std must be >= 0"), ("nan", "algo.init_std must be a finite")])
+def test_every_algorithm_refuses_a_bad_init_std(algorithm, value, words):
+    with pytest.raises(ConfigError, match=words):
+        preflight.check(build(algorithm, "hardmaze", budget=100_000, sets=[f"algo.init_std={value}"]))

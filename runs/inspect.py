@@ -27,7 +27,7 @@ from runs import extras_plots, plots
 from runs.errors import RunDirError
 from runs.load import read_metrics
 from runs.rundir import RunDir, group_extras, read_text
-from runs.typed import shorten
+from runs.typed import shorten, show
 from runs.summary import (
     AreaSummary,
     Summary,
@@ -398,7 +398,9 @@ def _name(value: Any) -> str:
     """A component's name from config: "ns" or a mapping {"name": "ns", ...}."""
     if isinstance(value, Mapping):
         value = value.get("name", value.get("type"))
-    return str(value) if value is not None else "?"
+    if value is None:
+        return "?"
+    return value if isinstance(value, str) and len(value) <= 80 else show(value, 80)
 
 
 def _int_or_none(value: Any) -> Optional[int]:

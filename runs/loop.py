@@ -147,7 +147,7 @@ def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional
     ready = preflight.check(config)
     ckpt = _latest_checkpoint(run_dir, config, ready)
     spent = ckpt.evaluations if ckpt is not None else 0
-    if budget is not None and budget < spent:
+    if "budget" in changes and budget < spent:  # (the run's own budget may be below: the last generation overshoots)
         raise ConfigError(
             f"--budget {budget} is below the {spent:,} evaluations {run_dir.path} has already spent; "
             f"give --budget >= {spent} (the total, not the evaluations to add)"

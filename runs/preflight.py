@@ -87,14 +87,28 @@ def task_of(config: RunConfig) -> Any:
             read, a start inside a wall...).
     """
     try:
-        return _cached_task(config.task, config.task_config)
+        return _cached_task(config.task, config.task_config, _file_stamp(config.task_config))
     except TypeError as error:
         if "unhashable" not in str(error):
             raise
         return make_task(config.task, config.task_config)  # an unhashable task config: build it afresh
 
 
-_cached_task = functools.lru_cache(maxsize=16)(make_task)
+@functools.lru_cache(maxsize=16)
+def _cached_task(name: str, task_config: Any, stamp: Any) -> Any:
+    del stamp  # part of the cache key only
+    return make_task(name, task_config)
+
+
+def _file_stamp(task_config: Any) -> Any:
+    """(size, mtime) of the file a task config names (a maze file), so an
+    edited file is read again instead of coming from the cache."""
+    path = getattr(task_config, "maze_file", None)
+    try:
+        stat = os.stat(path) if path else None
+    except OSError:
+        return None
+    return None if stat is None else (stat.st_size, stat.st_mtime_ns)
 
 
 def state_shapes(algo: Any, config: RunConfig, task: Any) -> Any:

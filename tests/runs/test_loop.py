@@ -168,3 +168,11 @@ def test_start_with_a_config_the_task_refuses_writes_nothing(toy_config, tmp_pat
     with pytest.raises(ConfigError, match="maze_file"):
         loop.start(config)
     assert not (tmp_path / "refused").exists()
+
+
+def test_resume_accepts_the_runs_own_budget_though_the_last_generation_overshot(toy_config):
+    config = toy_config(budget=100)  # 8 at init + 8 per generation: stops at 104
+    assert loop.start(config).evaluations == 104
+    assert loop.resume(config.out, budget=100).evaluations == 104
+    with pytest.raises(ConfigError, match="--budget 96 is below the 104 evaluations"):
+        loop.resume(config.out, budget=96)

@@ -5,6 +5,8 @@ traced with jax.eval_shape, so every case runs in milliseconds.
 """
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import pytest
@@ -144,3 +146,17 @@ def test_device_memory_is_the_machines():
 def test_every_algorithm_refuses_a_bad_init_std(algorithm, value, words):
     with pytest.raises(ConfigError, match=words):
         preflight.check(build(algorithm, "hardmaze", budget=100_000, sets=[f"algo.init_std={value}"]))
+
+
+def test_an_edited_maze_file_is_read_again(tmp_path):
+    maze = tmp_path / "maze.txt"
+    maze.write_text(HARD_MAZE)
+    config = build("ns", "hardmaze", budget=1000, sets=[f"task.maze_file={maze}"])
+    assert preflight.task_of(config).maze.start == (60.0, 450.0)
+    maze.write_text(HARD_MAZE.replace("start 60 450 45", "start 500 500 0"))
+    os.utime(maze, ns=(0, 10**18))  # a different modification time, however fast the test runs
+    assert preflight.task_of(config).maze.start == (500.0, 500.0)
+    maze.write_text("size 600 600\nstart 60 300\nwall 0 300 400 300\n")
+    os.utime(maze, ns=(0, 2 * 10**18))
+    with pytest.raises(ConfigError, match="inside wall 0"):
+        preflight.check(config)

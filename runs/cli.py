@@ -19,6 +19,7 @@ TF_CPP_MIN_LOG_LEVEL=0 to see them): on every cache hit XLA:CPU logs ~3 KB
 """
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -110,8 +111,19 @@ def _friendly(command):
             return command(*args, **kwargs)
         except RunError as error:
             fail(str(error))
+        except OSError as error:
+            if error.errno not in _DISK_ERRORS:
+                raise
+            # Writes are atomic (runs.atomic): the files on disk are the last complete ones.
+            where = f"{error.filename}: " if error.filename else ""
+            fail(f"{where}{error.strerror or error}; the run directory keeps its last complete files")
 
     return wrapper
+
+
+# Errors of the disk or of a path the user gave, not of the program: one line
+# instead of a traceback.
+_DISK_ERRORS = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP)
 
 
 def fail(message: str) -> None:

@@ -38,6 +38,7 @@ identity (like ``budget``), so extending a run stays a resume.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Mapping, Optional, Sequence
 
 import yaml
@@ -191,7 +192,8 @@ def make_task(name: str, task_config: Any):
     except OSError as error:  # a file the task reads (a maze file): missing, a directory, no permission
         where = getattr(task_config, "maze_file", None) or error.filename
         key = "task_config.maze_file" if getattr(task_config, "maze_file", None) else "task_config"
-        raise ConfigError(f"{key}: cannot read {where}: {error.strerror or error}") from None
+        relative = f" (a relative path, read from {os.getcwd()})" if where and not os.path.isabs(str(where)) else ""
+        raise ConfigError(f"{key}: cannot read {where}{relative}: {error.strerror or error}") from None
 
 
 def default_out(algorithm: str, task: str, seed: int) -> str:

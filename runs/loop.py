@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import signal
 import threading
 import time
@@ -153,6 +154,8 @@ def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional
             f"give --budget >= {spent} (the total, not the evaluations to add)"
         )
     run_dir.metrics_text()  # unreadable metrics.csv: refuse now, before anything is written
+    if not os.access(run_dir.path, os.W_OK | os.X_OK):
+        raise RunDirError(f"{run_dir.path}: no permission to write in it, so the run cannot continue there")
     if changes:
         run_dir.write_config(config)
     if ckpt is None:

@@ -317,6 +317,8 @@ def _check_creatable(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out {path} is a file, not a directory; choose another --out")
     if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise RunDirError(f"--out {path}: no permission to write in it; choose another --out")
         return
     parent = path.absolute().parent
     while not parent.exists() and parent != parent.parent:

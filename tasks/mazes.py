@@ -278,6 +278,7 @@ def load_maze(path: str | os.PathLike) -> Maze:
             text, or a malformed one (the message says `path:line`).
     """
     source = os.fspath(path)
+    path = os.path.expanduser(source)  # `--set task.maze_file=~/m.txt`: no shell expands that ~
     if os.path.isdir(path):
         raise ValueError(f"{source}: is a directory, not a maze file")
     with open(path, "rb") as f:

@@ -2,6 +2,7 @@
 killed with SIGKILL mid-run then resumed."""
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -220,3 +221,21 @@ def test_a_run_that_hits_the_compile_cache_prints_nothing_alarming(tmp_path):
         assert done.stderr == "", done.stderr
     cached = list((tmp_path / "cache" / cli.cpu_key()).iterdir())
     assert cached  # the folder of this CPU type holds the programs
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_a_full_or_read_only_disk_is_one_line(invoke, monkeypatch, tmp_path, code):
+    def full(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(tmp_path / "run" / "checkpoints" / "ckpt-000000004.npz"))
+
+    monkeypatch.setattr(cli, "_run_loop", full)
+    assert_one_red_line(invoke("run", *TOY, "--out", tmp_path / "run"), os.strerror(code), "ckpt-000000004.npz")
+
+
+def test_other_os_errors_keep_their_traceback(invoke, monkeypatch):
+    def bug(*args, **kwargs):
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/a/bug")
+
+    monkeypatch.setattr(cli, "_run_loop", bug)
+    result = invoke("run", *TOY)
+    assert isinstance(result.exception, FileNotFoundError)

@@ -143,6 +143,9 @@ CASES = {
     "seed=-1": (nothing, ["run", *TOY, "--out", NEW, "--seed", -1], ["seed must be in"]),
     # --out and --preset that cannot be used
     "out under a file": (nothing, ["run", *TOY, "--out", "{tmp}/file/sub/run"], ["{tmp}/file", "is a file"]),
+    "out name too long": (nothing, ["run", *TOY, "--out", "{tmp}/" + "x" * 300], ["File name too long"]),
+    "maze relative path": (nothing, [*HARDMAZE, "task.maze_file=no/such/maze.txt"],
+                           ["no/such/maze.txt", "a relative path, read from", "No such file"]),
     "out is a file": (nothing, ["run", *TOY, "--out", "{tmp}/file"], ["{tmp}/file", "is a file"]),
     "out holds a binary config": (binary("config.yaml"), ["run", *TOY, "--budget", SPENT, "--out", "{tmp}/run"],
                                   ["config.yaml", "not a UTF-8 text file", "--overwrite"]),

@@ -149,3 +149,11 @@ def test_closed_walls_of_a_huge_maze_is_quick():
     begin = time.perf_counter()
     closed = mazes.closed_walls(Maze(walls=walls, start=(30, 30), size=(600, 600)))
     assert closed.shape == (100_004, 4) and time.perf_counter() - begin < 5
+
+
+def test_a_home_relative_maze_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "m.txt").write_text("size 10 10\nstart 5 5\n")
+    assert mazes.load_maze("~/m.txt").size == (10.0, 10.0)
+    with pytest.raises(FileNotFoundError):
+        mazes.load_maze("~/missing.txt")

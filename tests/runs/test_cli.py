@@ -239,3 +239,45 @@ def test_other_os_errors_keep_their_traceback(invoke, monkeypatch):
     monkeypatch.setattr(cli, "_run_loop", bug)
     result = invoke("run", *TOY)
     assert isinstance(result.exception, FileNotFoundError)
+
+
+def test_sigkill_before_the_first_checkpoint_then_resume_starts_again(tmp_path, toy_config):
+    """A real `divergent run` killed in its first generations (rows logged, no
+    checkpoint yet): resume runs it from generation 0 to the same result."""
+    sets = ["checkpoint_every=1000", "log_every=1"]
+    killed = tmp_path / "killed"
+    env = dict(
+        os.environ,
+        TOY_SLEEP_S="0.05",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_PLATFORMS="cpu",
+        DIVERGENT_JAX_CACHE=jax.config.jax_compilation_cache_dir or "off",
+        JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+        JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+        PYTHONPATH=str(ROOT),
+    )
+    program = "import tests.runs.toy; from runs.cli import app; app(prog_name='divergent')"
+    args = ["run", *TOY, "--budget", 400, "--out", killed, "--quiet", *sum((["--set", s] for s in sets), [])]
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, *map(str, args)], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    metrics = killed / rundir.METRICS
+    try:
+        deadline = time.monotonic() + 60
+        while not (metrics.is_file() and len(metrics.read_text().splitlines()) >= 3):
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "no metrics rows after 60 s"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        process.kill()
+        process.stdout.close()
+    assert not checkpoint.list_checkpoints(killed / rundir.CHECKPOINTS)
+
+    result = loop.resume(killed)
+    assert result.status == "complete"
+    whole = toy_config("whole", budget=400, sets=sets)
+    loop.start(whole)
+    assert_same_run(whole.out, killed)

@@ -176,6 +176,10 @@ def load(path: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
     """
     path = Path(path)
     try:
+        with path.open("rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # not a zip: NumPy would try it as a pickle
+                raise CheckpointError(f"{path}: not a divergent checkpoint (not an .npz file): the file is "
+                                      "truncated or corrupt, or another file")
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
         if "manifest" not in arrays:
@@ -185,6 +189,12 @@ def load(path: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
         raise
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except ValueError as error:
+        if "pickle" not in str(error):
+            raise CheckpointError(f"{path}: cannot read the checkpoint ({error}); the file is corrupt") from None
+        raise CheckpointError(
+            f"{path}: holds Python objects (pickles), which a checkpoint never does; it is not loaded"
+        ) from None
     except Exception as error:  # zip, npy header, CRC, JSON: all mean a damaged file
         raise CheckpointError(
             f"{path}: cannot read the checkpoint ({type(error).__name__}: {error}); "

@@ -196,8 +196,8 @@ class Curling(SparseRewardTask):
         Args:
             config: settings; defaults to `Curling.Config()`.
 
-        Raises:
-            ValueError: a setting out of range.
+        Settings are checked when the `Config` is made (TypeError/ValueError
+        naming the field), so a built config always builds.
         """
         config = config or self.Config()  # checked by Config.__post_init__
         self.config = config

@@ -73,6 +73,15 @@ def binary(name):
     return spoil
 
 
+def edit_config(old, new):
+    def spoil(tmp):
+        path = tmp / "run" / rundir.CONFIG
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new))
+    return spoil
+
+
 def random_archive(tmp):
     (tmp / "run" / rundir.ARCHIVE).write_bytes(np.random.default_rng(0).bytes(3000))
 
@@ -168,6 +177,12 @@ CASES = {
     "inspect a file": (nothing, ["inspect", "{tmp}/file"], ["{tmp}/file", "is a file"]),
     # resume
     "resume a file": (nothing, ["resume", "{tmp}/file"], ["{tmp}/file", "is a file"]),
+    "resume edited to a huge state": (edit_config("capacity: 64", "capacity: 2000000000"), ["resume", "{tmp}/run"],
+                                      ["GiB", "algo.capacity=2000000000"]),
+    "resume edited to nonsense": (edit_config("sigma: 0.2", "sigma: .nan"), ["resume", "{tmp}/run", "--budget", 128],
+                                  ["config.yaml", "algo.sigma must be a finite number"]),
+    "resume edited to another run": (edit_config("sigma: 0.2", "sigma: 0.3"), ["resume", "{tmp}/run", "--budget", 128],
+                                     ["ckpt-000000007.npz", "different run config", "algo.sigma"]),
     "resume binary config": (binary("config.yaml"), ["resume", "{tmp}/run"], ["config.yaml", "not a UTF-8"]),
     "resume binary metrics": (binary("metrics.csv"), ["resume", "{tmp}/run", "--budget", 128],
                               ["metrics.csv", "not a UTF-8"]),

@@ -83,6 +83,7 @@ def test_lists_become_tuples_so_configs_hash(task):
         ("redundant_arm", "self_collision", 1, TypeError, "self_collision must be True or False"),
         ("redundant_arm", "max_step", math.nan, ValueError, "max_step must be a finite number"),
         ("redundant_arm", "walls", [(0, 0, 1, 1, 5)], ValueError, r"walls\[0\] must have 4 items"),
+        ("redundant_arm", "n_joints", 100_000, ValueError, "n_joints must be <= 1000 with self_collision"),
     ],
 )
 def test_each_field_is_named(task, field, value, error, words):

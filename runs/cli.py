@@ -248,9 +248,11 @@ def run(
 
     The config is resolved as defaults <- preset <- flags <- --set and checked
     (the task, the algorithm's settings and whether its state fits in memory)
-    before anything is written or compiled. The run directory gets config.yaml, metrics.csv,
-    checkpoints/, archive.npz and plots/. Ctrl-C stops cleanly after writing a
-    checkpoint; `divergent resume DIR` continues.
+    before anything is written or compiled.
+
+    The run directory gets config.yaml, metrics.csv, checkpoints/, archive.npz
+    and plots/. Ctrl-C stops cleanly after writing a checkpoint; `divergent
+    resume DIR` continues.
     """
     from runs import config as config_module
 

@@ -176,6 +176,10 @@ def load(path: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
     """
     path = Path(path)
     try:
+        with path.open("rb") as f:
+            if f.read(4) != b"PK\x03\x04":  # not a zip: NumPy would try it as a pickle
+                raise CheckpointError(f"{path}: not a divergent checkpoint (not an .npz file): the file is "
+                                      "truncated or corrupt, or another file")
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
         if "manifest" not in arrays:
@@ -185,6 +189,12 @@ def load(path: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
         raise
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such checkpoint file") from None
+    except ValueError as error:
+        if "pickle" not in str(error):
+            raise CheckpointError(f"{path}: cannot read the checkpoint ({error}); the file is corrupt") from None
+        raise CheckpointError(
+            f"{path}: holds Python objects (pickles), which a checkpoint never does; it is not loaded"
+        ) from None
     except Exception as error:  # zip, npy header, CRC, JSON: all mean a damaged file
         raise CheckpointError(
             f"{path}: cannot read the checkpoint ({type(error).__name__}: {error}); "
@@ -220,15 +230,14 @@ def load(path: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
 
 
 def load_latest(directory: str | Path, *, skeleton: Any, config: RunConfig) -> Checkpoint:
-    """Loads the newest checkpoint of a directory (stray temp files are removed).
+    """Loads the newest checkpoint of a directory (once it loads, stray temp
+    files a killed writer left are removed; a failure changes nothing).
 
     Raises:
         CheckpointError: none there, or the newest is bad (an older one is not
             tried silently: the message says how to fall back to it).
     """
     directory = Path(directory)
-    if directory.is_dir():
-        remove_stale_temps(directory)
     found = list_checkpoints(directory)
     if not found:
         raise CheckpointError(
@@ -236,7 +245,7 @@ def load_latest(directory: str | Path, *, skeleton: Any, config: RunConfig) -> C
             "checkpoint); start it again with `divergent run ... --overwrite`"
         )
     try:
-        return load(found[-1], skeleton=skeleton, config=config)
+        loaded = load(found[-1], skeleton=skeleton, config=config)
     except CheckpointError as error:
         if len(found) > 1:
             raise CheckpointError(
@@ -244,6 +253,8 @@ def load_latest(directory: str | Path, *, skeleton: Any, config: RunConfig) -> C
                 f"{found[-1].name} to resume from it"
             ) from None
         raise
+    remove_stale_temps(directory)  # only once the resume will go ahead: a failure changes nothing
+    return loaded
 
 
 # -- helpers -----------------------------------------------------------------

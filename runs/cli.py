@@ -7,14 +7,22 @@
     divergent inspect runs_out/ns-hardmaze-seed0    summary and plots
 
 Mistakes the user can fix (bad config keys or values, unknown names, a
-refusing run directory, a bad checkpoint) print one red line and exit with
-status 2. JAX's persistent compilation cache is on by default
-(~/.cache/divergent/jax; set DIVERGENT_JAX_CACHE to move it, or to "off").
+refusing run directory, a bad checkpoint, an unreadable file) print one red
+line and exit with status 2, and change nothing on disk. JAX's persistent
+compilation cache is on by default (~/.cache/divergent/jax; set
+DIVERGENT_JAX_CACHE to move it, or to "off"); it keeps one folder per CPU
+type, so a cache shared between machines never hands one a program compiled
+for another's instruction set. XLA's own log lines are hidden (set
+TF_CPP_MIN_LOG_LEVEL=0 to see them): on every cache hit XLA:CPU logs ~3 KB
+"machine type ... doesn't match" lines about tuning flags such as
++prefer-no-gather, which are not CPU features and never differ.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -23,12 +31,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from typer.core import TyperGroup
+
+try:  # typer >= 0.26 vendors click as typer._click; older ones use click itself
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_errors
+
 from runs.errors import RunDirError, RunError
 
-# XLA's C++ warnings (e.g. "Assume version compatibility" on every compile
-# cache hit) are noise on a terminal; errors still show. Must be set before
-# jaxlib loads; a value the user set wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# XLA's C++ log lines are noise on a terminal: warnings on every compile
+# cache hit, and ERROR-level "Target machine feature +prefer-no-gather is not
+# supported on the host machine" lines although the cache is per CPU type
+# (`cache_folder`) and those tuning flags are no CPU features. Real failures
+# still reach the user as Python exceptions. Must be set before jaxlib loads;
+# a value the user set wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def _split_host_cpu() -> None:
@@ -48,9 +66,34 @@ _split_host_cpu()
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # the shell's code for "stopped by Ctrl-C"
 DEFAULT_CACHE = "~/.cache/divergent/jax"
+MAX_MESSAGE = 1000  # characters of an error line
+
+class _OneLineErrors(TyperGroup):
+    """Usage mistakes (an unknown option, a missing argument) print one
+    `error:` line too, instead of click's usage box, naming what is wrong and
+    where the help is."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as error:
+            error.show()  # bare `divergent`: the help itself
+            sys.exit(error.exit_code)
+        except click_errors.ClickException as error:
+            command = error.ctx.command_path if getattr(error, "ctx", None) is not None else "divergent"
+            _print_error(f"{error.format_message().rstrip('.')} (see `{command} --help`)")
+            sys.exit(EXIT_USAGE)
+        except typer.Abort:  # end of input at a prompt
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     name="divergent",
+    cls=_OneLineErrors,
     help="Quality-diversity runs in JAX: novelty search, MAP-Elites and friends on sparse-reward tasks.",
     no_args_is_help=True,
     add_completion=False,
@@ -68,14 +111,47 @@ def _friendly(command):
             return command(*args, **kwargs)
         except RunError as error:
             fail(str(error))
+        except OSError as error:
+            if error.errno not in _DISK_ERRORS:
+                raise
+            # Writes are atomic (runs.atomic): the files on disk are the last complete ones.
+            where = f"{error.filename}: " if error.filename else ""
+            fail(f"{where}{error.strerror or error}; the run directory keeps its last complete files")
 
     return wrapper
 
 
+# Errors of the disk or of a path the user gave, not of the program: one line
+# instead of a traceback.
+_DISK_ERRORS = (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT, errno.ENAMETOOLONG, errno.ELOOP)
+
+
 def fail(message: str) -> None:
-    """Prints `message` as one red error line and exits with status 2."""
-    Console(stderr=True).print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+    """Prints `message` as one red error line and exits with status 2.
+
+    The message is cut to `MAX_MESSAGE` characters and its line breaks
+    joined, so it stays one line whatever value it quotes.
+    """
+    _print_error(message)
     raise typer.Exit(EXIT_USAGE)
+
+
+def _print_error(message: str) -> None:
+    message = " ".join(str(message).split("\n"))
+    if len(message) > MAX_MESSAGE:
+        message = f"{message[: MAX_MESSAGE - 30]}... ({len(message):,} characters)"
+    Console(stderr=True).print(Text(f"error: {message}", style="bold red"), soft_wrap=True)
+
+
+def _int_option(value: Optional[str], flag: str) -> Optional[int]:
+    """An integer flag, read as the config reads numbers (``1e6``, ``500_000``).
+
+    Raises:
+        ConfigError: not an integer, naming the flag and the value.
+    """
+    from runs.typed import coerce
+
+    return None if value is None else coerce(int, value, flag)
 
 
 def enable_compile_cache() -> Optional[str]:
@@ -83,7 +159,8 @@ def enable_compile_cache() -> Optional[str]:
 
     $DIVERGENT_JAX_CACHE wins ("off" or "" disables it); otherwise a cache
     folder configured already (by a test harness, a notebook) is kept;
-    otherwise ~/.cache/divergent/jax.
+    otherwise ~/.cache/divergent/jax. The chosen folder gets a subfolder per
+    CPU type (`cpu_key`).
     """
     import jax
 
@@ -93,9 +170,33 @@ def enable_compile_cache() -> Optional[str]:
     current = getattr(jax.config, "jax_compilation_cache_dir", None)
     if env is None and current:
         return current
-    path = os.path.expanduser(env or DEFAULT_CACHE)
+    path = os.path.join(os.path.expanduser(env or DEFAULT_CACHE), cpu_key())
     jax.config.update("jax_compilation_cache_dir", path)
     return path
+
+
+def cpu_key() -> str:
+    """A folder name per CPU type: the architecture and a hash of the CPU's
+    feature flags (/proc/cpuinfo on Linux, else the processor's name).
+
+    XLA:CPU compiles for the host's instruction set; a cached program loaded
+    on a CPU without those instructions can die with SIGILL. One folder per
+    feature set makes a shared cache (a home directory on a cluster) safe.
+    """
+    import hashlib
+    import platform
+
+    features = platform.processor()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.split(":")[0].strip() in ("flags", "Features"):
+                    features = " ".join(sorted(line.split(":", 1)[1].split()))
+                    break
+    except OSError:
+        pass
+    digest = hashlib.sha256(features.encode()).hexdigest()[:12]
+    return f"{platform.machine() or 'cpu'}-{digest}"
 
 
 @app.command("list")
@@ -181,8 +282,10 @@ def run(
     algorithm: Optional[str] = typer.Argument(None, help="Algorithm name (see `divergent list`); optional with --preset."),
     task: Optional[str] = typer.Argument(None, help="Task name (see `divergent list`); optional with --preset."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name or path to a YAML config (e.g. a run's config.yaml)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="PRNG seed (default 0)."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations (episodes) to spend."),
+    seed: Optional[str] = typer.Option(None, "--seed", metavar="INTEGER", help="PRNG seed (default 0)."),
+    budget: Optional[str] = typer.Option(
+        None, "--budget", metavar="INTEGER", help="Evaluations (episodes) to spend, e.g. 20000 or 2e4."
+    ),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Run directory (default runs_out/ALGO-TASK-seedS)."),
     sets: List[str] = typer.Option(
         [], "--set", "-s", metavar="KEY=VALUE",
@@ -195,14 +298,18 @@ def run(
     """Run ALGORITHM on TASK (or a --preset) until the budget is spent.
 
     The config is resolved as defaults <- preset <- flags <- --set and checked
-    before anything compiles. The run directory gets config.yaml, metrics.csv,
-    checkpoints/, archive.npz and plots/. Ctrl-C stops cleanly after writing a
-    checkpoint; `divergent resume DIR` continues.
+    (the task, the algorithm's settings and whether its state fits in memory)
+    before anything is written or compiled.
+
+    The run directory gets config.yaml, metrics.csv, checkpoints/, archive.npz
+    and plots/. Ctrl-C stops cleanly after writing a checkpoint; `divergent
+    resume DIR` continues.
     """
     from runs import config as config_module
 
     config = config_module.build(
-        algorithm, task, preset=preset, seed=seed, budget=budget, out=out, sets=tuple(sets)
+        algorithm, task, preset=preset, seed=_int_option(seed, "--seed"), budget=_int_option(budget, "--budget"),
+        out=out, sets=tuple(sets),
     )
     _run_loop(lambda reporter: _loop().start(config, overwrite=overwrite, reporter=reporter), quiet)
 
@@ -211,21 +318,29 @@ def run(
 @_friendly
 def resume(
     run_dir: Path = typer.Argument(..., help="The run directory to continue."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="New total budget, to extend a finished run."),
+    budget: Optional[str] = typer.Option(
+        None, "--budget", metavar="INTEGER",
+        help="New total budget (not the evaluations to add), to extend a finished run.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Continue a stopped or killed run from its newest checkpoint.
 
-    The result is the same as if the run had never stopped. Pass --budget to
-    run a finished run further.
+    The result is the same as if the run had never stopped; a run killed
+    before its first checkpoint starts again from generation 0. Pass --budget
+    (the new total) to run a finished run further. A resume that fails changes
+    nothing on disk.
     """
-    _run_loop(lambda reporter: _loop().resume(run_dir, budget=budget, reporter=reporter), quiet)
+    total = _int_option(budget, "--budget")
+    _run_loop(lambda reporter: _loop().resume(run_dir, budget=total, reporter=reporter), quiet)
 
 
 @app.command()
 @_friendly
 def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspect.")) -> None:
     """Summarise a run (reward areas found, coverage, archive) and draw its plots."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: no such run directory")
     try:

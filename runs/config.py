@@ -37,13 +37,14 @@ scheduler plans with it).
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Mapping, Optional, Sequence
 
 import yaml
 
 from runs import presets
 from runs.errors import ConfigError
-from runs.typed import coerce, from_plain, to_plain, unknown_key_message
+from runs.typed import coerce, from_plain, shorten, show, to_plain, unknown_key_message
 
 # Sections whose keys are the fields of another dataclass.
 SECTIONS = ("algo", "task_config", "representation_config")
@@ -183,14 +184,20 @@ def make_task(name: str, task_config: Any):
     """Builds the task `name` from its `Config` instance.
 
     Raises:
-        ConfigError: the task rejects its settings.
+        ConfigError: the task rejects its settings, or cannot read a file
+            they name (a maze file).
     """
     try:
         return _task_class(name)(task_config)
+    except ConfigError:
+        raise
     except ValueError as error:
-        if isinstance(error, ConfigError):
-            raise
-        raise ConfigError(f"invalid task_config for task {name!r}: {error}") from None
+        raise ConfigError(f"invalid task_config for task {name!r}: {shorten(str(error))}") from None
+    except OSError as error:  # a file the task reads (a maze file): missing, a directory, no permission
+        where = getattr(task_config, "maze_file", None) or error.filename
+        key = "task_config.maze_file" if getattr(task_config, "maze_file", None) else "task_config"
+        relative = f" (a relative path, read from {os.getcwd()})" if where and not os.path.isabs(str(where)) else ""
+        raise ConfigError(f"{key}: cannot read {where}{relative}: {error.strerror or error}") from None
 
 
 def default_out(algorithm: str, task: str, seed: int) -> str:
@@ -210,7 +217,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "") -> RunConfig:
     """
     try:
         if not isinstance(raw, Mapping):
-            raise ConfigError(f"a run config must be a mapping of keys to values, got {raw!r}")
+            raise ConfigError(f"a run config must be a mapping of keys to values, got {show(raw)}")
         fields = [f.name for f in dataclasses.fields(RunConfig)]
         for key in raw:
             if key not in fields:
@@ -221,7 +228,7 @@ def from_dict(raw: Mapping[str, Any], source: str = "") -> RunConfig:
             coerce(str, raw[key], key)
         for key in SECTIONS:
             if key in raw and raw[key] is not None and not isinstance(raw[key], Mapping):
-                raise ConfigError(f"{key} must be a mapping of its fields to values, got {raw[key]!r}")
+                raise ConfigError(f"{key} must be a mapping of its fields to values, got {show(raw[key])}")
         return RunConfig(**dict(raw))
     except ConfigError as error:
         if source:
@@ -256,11 +263,11 @@ def parse_yaml(text: str, source: str = "") -> dict:
     """
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{source or 'config'}: not valid YAML: {error}".replace("\n", " ")) from None
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer of > 4300 digits
+        raise ConfigError(f"{source or 'config'}: not valid YAML: {shorten(str(error))}".replace("\n", " ")) from None
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source or 'config'}: must be a mapping of keys to values, got {raw!r}")
+        raise ConfigError(f"{source or 'config'}: must be a mapping of keys to values, got {show(raw)}")
     return raw
 
 
@@ -274,11 +281,11 @@ def parse_set(item: str) -> tuple[str, Any]:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise ConfigError(f"--set expects key=value (e.g. algo.population_size=64), got {item!r}")
+        raise ConfigError(f"--set expects key=value (e.g. algo.population_size=64), got {show(item)}")
     try:
         value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: cannot read the value {text!r} (YAML syntax)") from None
+    except (yaml.YAMLError, ValueError):  # ValueError: an integer of > 4300 digits
+        raise ConfigError(f"--set {key}: cannot read the value {show(text)} (YAML syntax)") from None
     return key, value
 
 
@@ -343,7 +350,7 @@ def build(
         for key, given in (("algorithm", algorithm), ("task", task)):
             if given is not None and key in raw and raw[key] != given:
                 raise ConfigError(
-                    f"preset {preset!r} is for {key} {raw[key]!r}, not {given!r}; "
+                    f"preset {preset!r} is for {key} {show(raw[key])}, not {show(given)}; "
                     f"drop the {key} argument or pick another preset"
                 )
     for key, value in (("algorithm", algorithm), ("task", task), ("seed", seed), ("budget", budget), ("out", out)):
@@ -372,7 +379,7 @@ def _algorithm(name: str):
     from qd import algorithms
 
     if not isinstance(name, str):
-        raise ConfigError(f"algorithm must be a string, got {name!r}")
+        raise ConfigError(f"algorithm must be a string, got {show(name)}")
     try:
         return algorithms.get(name)
     except ValueError as error:
@@ -394,7 +401,7 @@ def _task_class(name: str):
     from tasks import registry
 
     if not isinstance(name, str):
-        raise ConfigError(f"task must be a string, got {name!r}")
+        raise ConfigError(f"task must be a string, got {show(name)}")
     try:
         return registry.task_class(name)
     except ValueError as error:

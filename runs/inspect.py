@@ -11,7 +11,6 @@ not know: it plots the columns that are there.
 from __future__ import annotations
 
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -26,7 +25,9 @@ from rich.console import Group, RenderableType
 from runs import extras as run_extras
 from runs import extras_plots, plots
 from runs.errors import RunDirError
-from runs.rundir import RunDir, group_extras
+from runs.load import read_metrics
+from runs.rundir import RunDir, group_extras, read_text
+from runs.typed import shorten, show
 from runs.summary import (
     AreaSummary,
     Summary,
@@ -76,22 +77,13 @@ def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, dict[str, np.ndar
         if not (run_dir / name).is_file():
             raise RunDirError(f"no {name} in {run_dir}: {why.format(dir=run_dir)}")
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        config = yaml.safe_load(read_text(run_dir / "config.yaml", RunDirError))
     except yaml.YAMLError as error:
-        raise RunDirError(f"config.yaml in {run_dir} is not valid YAML: {error}") from None
+        raise RunDirError(f"config.yaml in {run_dir} is not valid YAML: {shorten(str(error))}") from None
     if not isinstance(config, Mapping):
         raise RunDirError(f"config.yaml in {run_dir} must be a YAML mapping, got {type(config).__name__}")
-    try:
-        # A run killed mid-write can leave a partial last line; skip it.
-        metrics = pd.read_csv(run_dir / "metrics.csv", on_bad_lines="skip")
-    except pd.errors.EmptyDataError:  # created but not a single line written yet
-        metrics = pd.DataFrame()
-    try:
-        with np.load(run_dir / "archive.npz", allow_pickle=False) as npz:
-            archive = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as error:
-        raise RunDirError(f"archive.npz in {run_dir} cannot be read ({error}); `divergent resume {run_dir}` "
-                          "rewrites it from the last checkpoint") from None
+    metrics = read_metrics(run_dir / "metrics.csv")
+    archive = RunDir(run_dir).read_archive()
     for key in ("gt_descriptor", "reward"):
         if key not in archive:
             raise RunDirError(f"archive.npz in {run_dir} has no {key!r} array (it has {', '.join(archive) or 'none'})")
@@ -406,7 +398,9 @@ def _name(value: Any) -> str:
     """A component's name from config: "ns" or a mapping {"name": "ns", ...}."""
     if isinstance(value, Mapping):
         value = value.get("name", value.get("type"))
-    return str(value) if value is not None else "?"
+    if value is None:
+        return "?"
+    return value if isinstance(value, str) and len(value) <= 80 else show(value, 80)
 
 
 def _int_or_none(value: Any) -> Optional[int]:

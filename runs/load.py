@@ -12,10 +12,10 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from runs import rundir
 from runs.config import RunConfig
+from runs.errors import RunDirError
+from runs.typed import shorten
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,20 +76,34 @@ def load(path: str | Path) -> Run:
         A `Run` with `.config`, `.metrics`, `.archive` and `.extras`.
 
     Raises:
-        RunDirError: not a run directory, or an unreadable extras.npz.
+        RunDirError: not a run directory, or an unreadable metrics.csv,
+            archive.npz or extras.npz (corrupt, not what a run writes, arrays
+            that disagree in length).
         ConfigError: its config.yaml is invalid.
     """
-    import pandas as pd  # slow to import; `import runs` stays light for the CLI
-
     run_dir, config = rundir.open_existing(path)
-    if run_dir.metrics_path.is_file() and run_dir.metrics_path.stat().st_size:
-        # A run killed mid-write can leave a partial last line; skip it.
-        metrics = pd.read_csv(run_dir.metrics_path, on_bad_lines="skip")
-    else:
-        metrics = pd.DataFrame()
-    archive = {}
-    if run_dir.archive_path.is_file():
-        with np.load(run_dir.archive_path, allow_pickle=False) as z:
-            archive = {name: z[name] for name in z.files}
+    metrics = read_metrics(run_dir.metrics_path)
+    archive = run_dir.read_archive()
     extras = rundir.group_extras(run_dir.read_extras())
     return Run(path=run_dir.path, config=config, metrics=metrics, archive=archive, extras=extras)
+
+
+def read_metrics(path: Path) -> "pd.DataFrame":
+    """metrics.csv as a DataFrame (no rows when absent or empty).
+
+    A run killed mid-write can leave a partial last line; it is skipped.
+
+    Raises:
+        RunDirError: the file is not UTF-8 text or not CSV.
+    """
+    import io
+
+    import pandas as pd  # slow to import; `import runs` stays light for the CLI
+
+    text = rundir.read_text(path, RunDirError) if path.is_file() else ""
+    if not text.strip():
+        return pd.DataFrame()
+    try:
+        return pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+    except (pd.errors.ParserError, ValueError) as error:
+        raise RunDirError(f"{path}: not a metrics table ({shorten(str(error))})") from None

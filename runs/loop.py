@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import os
 import signal
 import threading
 import time
@@ -34,8 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from runs import checkpoint, rundir
+from runs import checkpoint, preflight, rundir
 from runs.config import RunConfig
+from runs.errors import CheckpointError, ConfigError, RunDirError
 
 # The algorithms report their running count of invalid (NaN/inf) evaluations
 # under this metric; the loop carries it across checkpoints for the summary.
@@ -105,36 +107,62 @@ class Reporter:
 
 
 def start(config: RunConfig, *, overwrite: bool = False, reporter: Optional[Reporter] = None) -> RunResult:
-    """Creates the run directory of `config` (at ``config.out``) and runs it.
+    """Checks `config` (`runs.preflight`), then creates its run directory (at
+    ``config.out``) and runs it. A config that fails its checks writes nothing.
 
     Raises:
-        RunError: the directory refuses (see `runs.rundir.create`), or a
-            config/checkpoint problem.
+        RunError: the config fails its checks (task, algorithm, memory), or
+            the directory refuses (see `runs.rundir.create`).
     """
+    ready = preflight.check(config)
     run_dir = rundir.create(config.out, config, overwrite=overwrite)
-    return run(config, run_dir, reporter=reporter)
+    return _run(config, run_dir, ready, None, reporter)
 
 
 def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional[Reporter] = None) -> RunResult:
     """Continues the run in `path` from its newest checkpoint.
 
+    A run killed before its first checkpoint (config.yaml, no checkpoint and
+    no archive.npz) starts again from generation 0 with its saved config:
+    the same result as an uninterrupted run. Everything is checked before
+    anything is written: a resume that fails leaves the directory as it was.
+
     Args:
         path: the run directory.
         budget: a new total budget (to extend a finished run); None keeps it.
+            It may not be below the evaluations already spent.
         reporter: progress display.
 
     Raises:
-        RunError: not a run directory, invalid config, or a bad/missing
-            checkpoint (never a silent restart).
+        RunError: not a run directory, invalid config, a budget below what
+            was spent, or a bad checkpoint (never a silent restart), or no
+            checkpoint but an archive.npz (checkpoints deleted by hand), or a
+            file where the checkpoints folder should be.
     """
+    reporter = reporter or Reporter()
     run_dir, config = rundir.open_existing(path)
     changes = {"out": str(path)} if config.out != str(path) else {}
     if budget is not None and budget != config.budget:
         changes["budget"] = budget
     if changes:
         config = config.replace(**changes)
+    ready = preflight.check(config)
+    ckpt = _latest_checkpoint(run_dir, config, ready)
+    spent = ckpt.evaluations if ckpt is not None else 0
+    if "budget" in changes and budget < spent:  # (the run's own budget may be below: the last generation overshoots)
+        raise ConfigError(
+            f"--budget {budget} is below the {spent:,} evaluations {run_dir.path} has already spent; "
+            f"give --budget >= {spent} (the total, not the evaluations to add)"
+        )
+    run_dir.metrics_text()  # unreadable metrics.csv: refuse now, before anything is written
+    if not os.access(run_dir.path, os.W_OK | os.X_OK):
+        raise RunDirError(f"{run_dir.path}: no permission to write in it, so the run cannot continue there")
+    if changes:
         run_dir.write_config(config)
-    return run(config, run_dir, resume=True, reporter=reporter)
+    if ckpt is None:
+        reporter.note(f"{run_dir.path} has no checkpoint (the run stopped before its first one): "
+                      "starting it from generation 0 with its saved config")
+    return _run(config, run_dir, ready, ckpt, reporter)
 
 
 def run(
@@ -156,27 +184,53 @@ def run(
         How the run ended.
 
     Raises:
+        ConfigError: the config fails `runs.preflight.check`.
         CheckpointError: `resume` and no usable checkpoint.
     """
-    from qd import algorithms
-
-    reporter = reporter or Reporter()
-    algo = algorithms.get(config.algorithm)
-    pipeline = config.make_pipeline()
-    init_key, loop_key = jax.random.split(jax.random.PRNGKey(config.seed))
-    init = functools.partial(_jitted_init(algo), config.algo, pipeline, budget=config.budget)
-    resumed_from = None
+    ready = preflight.check(config)
+    ckpt = None
     if resume:
-        ckpt = checkpoint.load_latest(
-            run_dir.checkpoints, skeleton=jax.eval_shape(init, init_key), config=config
+        ckpt = checkpoint.load_latest(run_dir.checkpoints, skeleton=ready.skeleton, config=config)
+    return _run(config, run_dir, ready, ckpt, reporter)
+
+
+def _latest_checkpoint(run_dir: rundir.RunDir, config: RunConfig, ready) -> Optional[checkpoint.Checkpoint]:
+    """The newest checkpoint; None for a run killed before its first one.
+
+    Raises:
+        CheckpointError: the newest checkpoint is bad, or there is none but the
+            run has written its archive (its checkpoints were deleted): starting
+            again would replace results, so the user decides.
+    """
+    if run_dir.checkpoints.exists() and not run_dir.checkpoints.is_dir():
+        raise RunDirError(f"{run_dir.checkpoints} is a file, not the run's checkpoints folder; move it away")
+    if checkpoint.list_checkpoints(run_dir.checkpoints):
+        return checkpoint.load_latest(run_dir.checkpoints, skeleton=ready.skeleton, config=config)
+    if run_dir.archive_path.exists():
+        raise CheckpointError(
+            f"{run_dir.checkpoints}: no checkpoint to resume from, but the run has written its "
+            f"{rundir.ARCHIVE} (were the checkpoints deleted?); to run it again from the start: "
+            f"`divergent run --preset {run_dir.config_path} --out {run_dir.path} --overwrite`"
         )
+    return None
+
+
+def _run(config: RunConfig, run_dir: rundir.RunDir, ready, ckpt, reporter: Optional[Reporter]) -> RunResult:
+    """The loop itself, from `ckpt` (None: from generation 0)."""
+    reporter = reporter or Reporter()
+    algo = ready.algo
+    init_key, loop_key = jax.random.split(jax.random.PRNGKey(config.seed))
+    resumed_from = None
+    if ckpt is not None:
         state, loop_key = ckpt.state, jnp.asarray(ckpt.rng_key)
         generation, evaluations, wall_before = ckpt.generation, ckpt.evaluations, ckpt.wall_time
         invalid = int(ckpt.extra.get(INVALID_KEY, 0))
         resumed_from = ckpt.path
         run_dir.truncate_metrics(generation)
     else:
-        state = init(init_key)
+        run_dir.checkpoints.mkdir(exist_ok=True)  # a run killed while its directory was made
+        run_dir.truncate_metrics(0)  # rows a killed first session logged are logged again
+        state = _jitted_init(algo)(config.algo, ready.pipeline, init_key, budget=config.budget)
         generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
     state = own_buffers(state)
     reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))

@@ -279,7 +279,7 @@ def cell_counts(points: np.ndarray, low, high, cells: Sequence[int]) -> np.ndarr
     points = points[np.all(np.isfinite(points), axis=1)]
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
     dims = np.asarray(cells, np.float64)
-    scaled = (dims * (points - low) + 1e-6) / (high - low)  # same epsilon as qd.grid_archive
+    scaled = (dims * (points - low) + 1e-6) / (high - low)  # same epsilon as qd.archives.grid
     coords = np.floor(np.clip(scaled, 0.0, dims - 1.0)).astype(int)
     counts = np.zeros(tuple(cells), int)
     np.add.at(counts, tuple(coords.T), 1)

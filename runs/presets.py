@@ -34,18 +34,36 @@ def read_text(name_or_path: str) -> tuple[str, str]:
         (text, source) where source names the preset for messages.
 
     Raises:
-        ConfigError: no such preset or file.
+        ConfigError: no such preset or file, a directory, or a file that is
+            not UTF-8 text.
     """
     candidate = directory() / f"{name_or_path}{SUFFIX}"
     if "/" not in name_or_path and candidate.is_file():
         return candidate.read_text(encoding="utf-8"), f"preset {name_or_path!r}"
     path = Path(name_or_path).expanduser()
     if path.is_file():
-        return path.read_text(encoding="utf-8"), f"preset file {str(path)!r}"
+        return _read(path), f"preset file {str(path)!r}"
+    if path.is_dir():
+        hint = f"; did you mean {path / 'config.yaml'} (a run's config)?" if (path / "config.yaml").is_file() else ""
+        raise ConfigError(f"preset {str(path)!r} is a directory, not a YAML file{hint}")
     raise ConfigError(
         f"unknown preset {name_or_path!r}: not a shipped preset nor a YAML file; "
         f"shipped presets: {', '.join(names())}"
     )
+
+
+def _read(path: Path) -> str:
+    """A preset file's text; ConfigError naming it when it is not UTF-8 text."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"preset file {str(path)!r} is not a YAML text file (byte "
+                          f"{error.object[error.start]:#04x} at offset {error.start} is not UTF-8)") from None
+    except OSError as error:
+        raise ConfigError(f"preset file {str(path)!r} cannot be read ({error.strerror or error})") from None
+    if "\x00" in text:
+        raise ConfigError(f"preset file {str(path)!r} is not a YAML text file (it holds NUL bytes)")
+    return text
 
 
 def load(name_or_path: str) -> dict:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -83,11 +84,11 @@ class RunDir:
 
         Raises:
             RunDirError: no config.yaml (not a run directory).
-            ConfigError: config.yaml is invalid.
+            ConfigError: config.yaml is invalid or not UTF-8 text.
         """
         if not self.config_path.is_file():
             raise RunDirError(f"{self.path} is not a run directory (no {CONFIG})")
-        return from_yaml(self.config_path.read_text(encoding="utf-8"), str(self.config_path))
+        return from_yaml(read_text(self.config_path, ConfigError), str(self.config_path))
 
     def write_config(self, config: RunConfig) -> None:
         write_text_atomic(self.config_path, to_yaml(config))
@@ -113,11 +114,21 @@ class RunDir:
 
     def metrics_columns(self) -> list[str] | None:
         """The header of metrics.csv, or None when there is none yet."""
+        text = self.metrics_text()
+        if text is None:
+            return None
+        header = next(csv.reader(text.splitlines()), None)
+        return header or None
+
+    def metrics_text(self) -> str | None:
+        """metrics.csv's text, None when there is none yet.
+
+        Raises:
+            RunDirError: the file is not UTF-8 text (or cannot be read).
+        """
         if not self.metrics_path.is_file():
             return None
-        with self.metrics_path.open(newline="", encoding="utf-8") as f:
-            header = next(csv.reader(f), None)
-        return header or None
+        return read_text(self.metrics_path, RunDirError)
 
     def truncate_metrics(self, generation: int) -> int:
         """Drops rows logged after `generation` (and any half-written line), so
@@ -125,10 +136,13 @@ class RunDir:
 
         Returns:
             How many rows were dropped.
+
+        Raises:
+            RunDirError: metrics.csv is not UTF-8 text.
         """
-        if not self.metrics_path.is_file():
+        text = self.metrics_text()
+        if text is None:
             return 0
-        text = self.metrics_path.read_text(encoding="utf-8")
         lines = text.splitlines(keepends=True)
         if not lines:
             return 0
@@ -159,14 +173,69 @@ class RunDir:
         """
         if not self.extras_path.is_file():
             return {}
-        try:
-            with np.load(self.extras_path, allow_pickle=False) as z:
-                return {name: z[name] for name in z.files}
-        except (OSError, ValueError, zipfile.BadZipFile) as error:
-            raise RunDirError(
-                f"{EXTRAS} in {self.path} cannot be read ({error}); `divergent resume {self.path}` "
-                "rewrites it from the last checkpoint"
-            ) from None
+        return read_npz(self.extras_path)
+
+    def read_archive(self) -> dict[str, np.ndarray]:
+        """archive.npz as {name: array}; {} while the run has not stopped yet.
+
+        Raises:
+            RunDirError: the file cannot be read, or its per-policy arrays
+                disagree in length.
+        """
+        if not self.archive_path.is_file():
+            return {}
+        arrays = read_npz(self.archive_path)
+        check_archive(arrays, self.archive_path)
+        return arrays
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a run's .npz file (never unpickling anything).
+
+    Raises:
+        RunDirError: not an .npz archive (another file, truncated, corrupt) or
+            one holding pickled objects, which a run never writes; the message
+            names the file and says how to rewrite it.
+    """
+    where = f"{path.name} in {path.parent} cannot be read"
+    fix = f"`divergent resume {path.parent}` rewrites it from the last checkpoint"
+    try:
+        with path.open("rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":  # every .npz is a zip file; anything else would be read as a pickle
+            raise RunDirError(f"{where}: not a NumPy .npz archive (corrupt, or another file); {fix}")
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+    except RunDirError:
+        raise
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise RunDirError(f"{where}: it holds Python objects (pickles), which a run never writes, "
+                              f"so it is not loaded; {fix}") from None
+        raise RunDirError(f"{where} ({error}); {fix}") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise RunDirError(f"{where}: the file is truncated or corrupt ({type(error).__name__}: {error}); "
+                          f"{fix}") from None
+
+
+# Arrays of archive.npz with one row per policy: they must agree in length.
+PER_POLICY = (*ARCHIVE_FIELDS, "generation")
+
+
+def check_archive(arrays: Mapping[str, np.ndarray], path: Path) -> None:
+    """Checks that archive.npz's per-policy arrays have one row per policy.
+
+    Raises:
+        RunDirError: arrays that disagree in length (or are scalars); the
+            message lists each array's length.
+    """
+    lengths = {name: (len(arrays[name]) if np.ndim(arrays[name]) else None)
+               for name in PER_POLICY if name in arrays}
+    if len(set(lengths.values())) > 1 or None in lengths.values():
+        listed = ", ".join(f"{k} {'scalar' if v is None else v}" for k, v in lengths.items())
+        raise RunDirError(f"{path.name} in {path.parent}: its arrays should have one row per policy but "
+                          f"disagree in length ({listed}); `divergent resume {path.parent}` rewrites it from "
+                          "the last checkpoint")
 
 
 def group_extras(flat: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
@@ -196,12 +265,13 @@ def create(path: str | Path, config: RunConfig, *, overwrite: bool = False) -> R
         The run directory.
 
     Raises:
-        RunDirError: `path` is a file, holds this run already (use resume),
-            holds another run, or holds other files; unless `overwrite`.
+        RunDirError: `path` or one of its parents is a file, cannot be
+            created (permissions), holds this run already (use resume), holds
+            another run, or holds other files; unless `overwrite`. Checked
+            before anything is written or removed.
     """
     run = RunDir(Path(path))
-    if run.path.exists() and not run.path.is_dir():
-        raise RunDirError(f"--out {run.path} is a file, not a directory")
+    _check_creatable(run.path)
     if run.path.is_dir() and any(run.path.iterdir()) and not overwrite:
         raise RunDirError(_refusal(run, config))
     if overwrite and run.path.is_dir():
@@ -211,11 +281,52 @@ def create(path: str | Path, config: RunConfig, *, overwrite: bool = False) -> R
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
-    run.path.mkdir(parents=True, exist_ok=True)
+    try:
+        run.path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # checked above; a race or an odd file system
+        raise RunDirError(f"cannot create --out {run.path}: {error.strerror or error}") from None
     run.checkpoints.mkdir(exist_ok=True)
     run.plots.mkdir(exist_ok=True)
     run.write_config(config)
     return run
+
+
+def read_text(path: Path, error: type) -> str:
+    """A run file's UTF-8 text.
+
+    Raises:
+        `error` (a RunError class): the file cannot be read or is not UTF-8
+            text (a binary file copied over it); the message names it.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as problem:
+        raise error(f"{path}: not a UTF-8 text file (byte {problem.object[problem.start]:#04x} at offset "
+                    f"{problem.start}); was it overwritten by another file?") from None
+    except OSError as problem:
+        raise error(f"{path}: cannot be read ({problem.strerror or problem})") from None
+
+
+def _check_creatable(path: Path) -> None:
+    """Refuses an --out that cannot become a directory, before any change.
+
+    Raises:
+        RunDirError: `path` is a file, a parent of it is a file, or the
+            nearest existing parent is not writable.
+    """
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path} is a file, not a directory; choose another --out")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise RunDirError(f"--out {path}: no permission to write in it; choose another --out")
+        return
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunDirError(f"--out {path}: {parent} is a file, not a directory; choose another --out")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunDirError(f"--out {path}: no permission to create it in {parent}; choose another --out")
 
 
 def open_existing(path: str | Path) -> tuple[RunDir, RunConfig]:
@@ -226,6 +337,8 @@ def open_existing(path: str | Path) -> tuple[RunDir, RunConfig]:
         ConfigError: its config.yaml is invalid.
     """
     run = RunDir(Path(path))
+    if run.path.exists() and not run.path.is_dir():
+        raise RunDirError(f"{run.path} is a file, not a run directory")
     if not run.path.is_dir():
         raise RunDirError(f"{run.path}: no such run directory")
     return run, run.read_config()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from runs import plots
+from runs.typed import shorten, show
 
 if TYPE_CHECKING:
     from runs.extras import EmitterAreaSummary
@@ -214,12 +215,14 @@ def spec_from_config(config: Mapping[str, Any]):
         task = task.get("name", task.get("type"))
     if not task:
         return None, None, "config.yaml names no task"
+    if not isinstance(task, str):
+        return None, None, f"config.yaml's task must be a name, got {show(task)}"
     try:
         import tasks  # deferred: pulls in brax, only needed when no spec is given
 
         env = tasks.make(str(task), **{k: _tuples(v) for k, v in dict(overrides).items()})
     except Exception as error:  # any failure still leaves the data worth plotting
-        return None, None, f"cannot build task {task!r} ({type(error).__name__}: {error})"
+        return None, None, f"cannot build task {show(task)} ({type(error).__name__}: {shorten(str(error))})"
     return env.spec, _start(env), None
 
 
@@ -234,11 +237,18 @@ def _start(env) -> Optional[tuple[float, float]]:
         return None
 
 
-def _tuples(value: Any) -> Any:
-    """YAML lists -> tuples, as the tasks' frozen configs hold them."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_tuples(v) for v in value)
-    return value
+def _tuples(value: Any, memo: Optional[dict] = None) -> Any:
+    """YAML lists -> tuples, as the tasks' frozen configs hold them.
+
+    A list YAML shares through an alias stays shared (`memo`), so a
+    hand-edited config.yaml holding an alias bomb is not expanded.
+    """
+    if not isinstance(value, (list, tuple)):
+        return value
+    memo = {} if memo is None else memo
+    if id(value) not in memo:
+        memo[id(value)] = tuple(_tuples(v, memo) for v in value)
+    return memo[id(value)]
 
 
 def fallback_spec(gt: np.ndarray):

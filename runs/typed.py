@@ -7,17 +7,30 @@ against the field's annotation (`typing.get_type_hints`), and back. Supported
 annotations: int, float, bool, str, tuples (``tuple``, ``tuple[int, ...]``,
 ``tuple[int, float]``), Optional/Union, Literal and nested dataclasses;
 anything else is passed through unchecked.
+
+Numbers must be finite: NaN is never a setting, and infinity only where it
+means "no bound" (fields named like ``genome_low``/``high``, see
+`INFINITY_OK`). Values quoted in messages are cut short (`show`), so a huge
+value (a YAML alias bomb) never floods the terminal.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
 import math
+import re
+import reprlib
 import types
 import typing
 from typing import Any, Mapping
 
 from runs.errors import ConfigError
+
+# Float fields whose name matches may be +-inf (an open bound, e.g.
+# genome_low=-inf: no clipping); every other float must be finite.
+INFINITY_OK = re.compile(r"(^|_)(low|high)$")
+# At most this many characters of a value are quoted in a message.
+MAX_SHOWN = 120
 
 
 def to_plain(value: Any) -> Any:
@@ -36,7 +49,7 @@ def to_plain(value: Any) -> Any:
         return value
     if hasattr(value, "item") and getattr(value, "shape", None) == ():
         return value.item()  # a NumPy scalar
-    raise ConfigError(f"cannot write a {type(value).__name__} value ({value!r}) to a config file")
+    raise ConfigError(f"cannot write a {type(value).__name__} value ({_show(value)}) to a config file")
 
 
 def from_plain(cls: type, raw: Mapping[str, Any], path: str = "") -> Any:
@@ -55,7 +68,7 @@ def from_plain(cls: type, raw: Mapping[str, Any], path: str = "") -> Any:
             (``__post_init__``) reject; the message names the key.
     """
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{path or 'config'} must be a mapping of keys to values, got {raw!r}")
+        raise ConfigError(f"{path or 'config'} must be a mapping of keys to values, got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in raw:
         if key not in fields:
@@ -86,7 +99,10 @@ def coerce(tp: Any, value: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arm in (a for a in args if a is not type(None)):
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:  # Optional[X]: X's own message says more ("a list of 2 items")
+            return coerce(arms[0], value, key)
+        for arm in arms:
             try:
                 return coerce(arm, value, key)
             except ConfigError:
@@ -124,6 +140,7 @@ def join(path: str, key: str) -> str:
 def unknown_key_message(key: str, valid: typing.Iterable[str]) -> str:
     """'unknown key ...; valid keys ...' with a did-you-mean hint."""
     valid = sorted(valid)
+    key = show(key)[1:-1] if len(key) > MAX_SHOWN else key
     leaf = key.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(leaf, valid, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -155,16 +172,28 @@ def _to_int(value: Any, key: str) -> int:
 
 
 def _to_float(value: Any, key: str) -> float:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key} must be a number, got {_show(value)}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
-            return float(value)
+            number = float(value)
+        except OverflowError:  # an integer beyond float's range
+            number = math.inf if value > 0 else -math.inf
+    elif isinstance(value, str):
+        try:
+            number = float(value)
         except ValueError:
             pass
-    raise ConfigError(f"{key} must be a number, got {_show(value)}")
+    if number is None:
+        raise ConfigError(f"{key} must be a number, got {_show(value)}")
+    if math.isnan(number) or (math.isinf(number) and not infinity_ok(key)):
+        raise ConfigError(f"{key} must be a finite number, got {_show(value)}")
+    return number
+
+
+def infinity_ok(key: str) -> bool:
+    """Whether the float at dotted `key` may be infinite (an open bound)."""
+    leaf = re.sub(r"\[\d+\]$", "", key).rsplit(".", 1)[-1]
+    return bool(INFINITY_OK.search(leaf))
 
 
 def _to_sequence(tp: Any, value: Any, key: str) -> Any:
@@ -190,11 +219,30 @@ def _describe(tp: Any) -> str:
     return text + (" or null" if type(None) in typing.get_args(tp) else "")
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
+def show(value: Any, limit: int = MAX_SHOWN) -> str:
+    """A value as a message quotes it: YAML words for null/booleans, and at
+    most about `limit` characters (nested values are abbreviated without
+    being written out in full, so even a YAML alias bomb is cheap)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)
+    try:
+        text = _SHORT.repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        text = f"an integer of about {int(value.bit_length() * 0.30103):,} digits"
+    if len(text) > limit:
+        size = f"{len(value):,} characters" if isinstance(value, str) else type(value).__name__
+        text = f"{text[: limit - 3]}... ({size})"
+    return text
+
+
+def shorten(text: str, limit: int = 4 * MAX_SHOWN) -> str:
+    """`text` cut to about `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict = 3, 6, 6, 6
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = MAX_SHOWN, MAX_SHOWN, 40
+_show = show

@@ -134,8 +134,10 @@ class SparseRewardTask(Env, abc.ABC):
 
     # Equal settings make equal tasks, so evaluators and algorithm states that
     # hold a task (as a static field) hit jit's cache across runs in one process.
+    # The spec is compared too: a maze file edited between two runs gives the
+    # same config but other walls.
     def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.config == other.config
+        return type(self) is type(other) and self.config == other.config and self.spec == other.spec
 
     def __hash__(self) -> int:
         try:

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from tasks import fields
 from tasks import render as draw
 from tasks.base import SparseRewardTask
 from tasks.registry import register
@@ -184,17 +185,21 @@ class Curling(SparseRewardTask):
         drag: float = 1.0
         deceleration: float = 0.5
 
+        def __post_init__(self):
+            fields.normalise(self)  # types first, so the checks below compare numbers
+            fields.check_common(self)
+            _validate(self)
+
     def __init__(self, config: "Curling.Config | None" = None):
         """Builds the task.
 
         Args:
             config: settings; defaults to `Curling.Config()`.
 
-        Raises:
-            ValueError: a setting out of range.
+        Settings are checked when the `Config` is made (TypeError/ValueError
+        naming the field), so a built config always builds.
         """
-        config = config or self.Config()
-        _validate(config)
+        config = config or self.Config()  # checked by Config.__post_init__
         self.config = config
         self.spec = TaskSpec(
             name="curling",

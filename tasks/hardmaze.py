@@ -54,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from tasks import mazes, render
+from tasks import fields, mazes, render
 from tasks.base import SparseRewardTask
 from tasks.geometry import segments_intersect
 from tasks.registry import register
@@ -80,17 +80,6 @@ class RobotState:
     position: jax.Array
     heading: jax.Array
     bumpers: jax.Array
-
-
-def _tuple_or_none(value, depth: int):
-    """Lists (e.g. from YAML) -> nested tuples, so configs stay hashable."""
-    if value is None:
-        return None
-    if isinstance(value, RewardArea):
-        value = (*value.center, value.radius)
-    if depth == 1:
-        return tuple(float(v) for v in value)
-    return tuple(_tuple_or_none(v, depth - 1) for v in value)
 
 
 @register("hardmaze")
@@ -141,17 +130,23 @@ class HardMaze(SparseRewardTask):
 
         def __post_init__(self):
             set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-            set_("policy_hidden", tuple(int(h) for h in self.policy_hidden))
-            set_("walls", _tuple_or_none(self.walls, 2))
-            set_("start", _tuple_or_none(self.start, 1))
-            set_("reward_areas", _tuple_or_none(self.reward_areas, 2))
+            areas = self.reward_areas
+            if isinstance(areas, (tuple, list)):
+                set_("reward_areas", tuple((*a.center, a.radius) if isinstance(a, RewardArea) else a for a in areas))
             size = self.world_size
             if size is not None and np.ndim(size) == 0:
-                size = (size, size)
-            set_("world_size", _tuple_or_none(size, 1))
-            set_("laser_angles", _tuple_or_none(self.laser_angles, 1))
-            if self.maze_file is not None:
-                set_("maze_file", str(self.maze_file))
+                set_("world_size", (size, size))
+            fields.normalise(self)  # types (naming the field), lists -> tuples, so configs hash
+            fields.check_common(self)
+            c = self
+            if not c.robot_radius > 0 or not c.laser_range > 0:
+                raise ValueError(f"robot_radius and laser_range must be > 0, got {c.robot_radius}, {c.laser_range}")
+            if not 0 < c.max_speed < c.robot_radius:
+                # A step never exceeds max_speed; below the radius (< 2 radius) the
+                # distance test alone provably prevents tunnelling (module doc).
+                raise ValueError(f"max_speed must be in (0, robot_radius={c.robot_radius}), got {c.max_speed}")
+            if c.maze_file is not None and not c.maze_file.strip():
+                raise ValueError("maze_file must name a maze file (or be null for the hard maze), got ''")
 
     def __init__(self, config: Optional["HardMaze.Config"] = None):
         """Builds the task.
@@ -160,21 +155,20 @@ class HardMaze(SparseRewardTask):
             config: settings; defaults to `HardMaze.Config()`.
 
         Raises:
-            ValueError: a malformed maze or maze file, a start inside a wall or
-                outside the world, or non-physical robot settings.
+            ValueError: a malformed, empty or non-text maze file, a start
+                inside a wall or outside the world (robot settings are checked
+                by `Config` itself).
             FileNotFoundError: `maze_file` does not exist.
+            OSError: `maze_file` cannot be read (a directory, no permission).
         """
-        self.config = c = config or self.Config()
-        if not c.robot_radius > 0 or not c.laser_range > 0:
-            raise ValueError(f"robot_radius and laser_range must be > 0, got {c.robot_radius}, {c.laser_range}")
-        if not 0 < c.max_speed < c.robot_radius:
-            # A step never exceeds max_speed; below the radius (< 2 radius) the
-            # distance test alone provably prevents tunnelling (module doc).
-            raise ValueError(f"max_speed must be in (0, robot_radius={c.robot_radius}), got {c.max_speed}")
-        if c.episode_length < 1:
-            raise ValueError(f"episode_length must be >= 1, got {c.episode_length}")
+        self.config = c = config or self.Config()  # settings checked by Config.__post_init__
         self.maze = maze = self._maze(c)
-        mazes.validate(maze, c.robot_radius)
+        try:
+            mazes.validate(maze, c.robot_radius)
+        except ValueError as error:
+            if c.maze_file is None:
+                raise
+            raise ValueError(f"{c.maze_file}: {error}") from None  # name the file, as parse errors do
         self._walls = mazes.closed_walls(maze)  # the border is always solid
 
         self.spec = TaskSpec(

@@ -99,16 +99,17 @@ def closed_walls(maze: Maze) -> np.ndarray:
     Returns:
         float32 array [W, 4].
     """
-    walls = list(maze.walls)
-    for b in border_walls(maze.size):
-        if not any(_same_segment(b, w) for w in walls):
-            walls.append(b)
-    return np.asarray(walls, np.float32).reshape(-1, 4)
+    walls = np.asarray(maze.walls, np.float64).reshape(-1, 4)
+    missing = [b for b in border_walls(maze.size) if not _listed(b, walls)]
+    return np.concatenate([walls, np.asarray(missing, np.float64).reshape(-1, 4)]).astype(np.float32)
 
 
-def _same_segment(a: Wall, b: Wall, tol: float = 1e-6) -> bool:
-    a, b = np.asarray(a), np.asarray(b)
-    return bool(np.allclose(a, b, atol=tol) or np.allclose(a, b[[2, 3, 0, 1]], atol=tol))
+def _listed(segment: Wall, walls: np.ndarray, tol: float = 1e-6) -> bool:
+    """Whether `walls` [W, 4] holds `segment`, in either direction (vectorised:
+    a maze file may list 100k walls)."""
+    a = np.asarray(segment, np.float64)
+    close = lambda b: np.all(np.abs(walls - b) <= tol + 1e-5 * np.abs(b), axis=1)  # noqa: E731  (np.allclose's rule)
+    return bool(np.any(close(a) | close(a[[2, 3, 0, 1]])))
 
 
 def point_wall_distances(point: Sequence[float], walls: np.ndarray) -> np.ndarray:
@@ -216,16 +217,16 @@ def parse_maze(text: str, source: str = "<string>") -> Maze:
         where = f"{source}:{lineno}"
         key, args = words[0], words[1:]
         if key not in _KEYS:
-            raise ValueError(f"{where}: unknown key {key!r}; valid keys: {', '.join(sorted(_KEYS))}")
+            raise ValueError(f"{where}: unknown key {_quote(key)}; valid keys: {', '.join(sorted(_KEYS))}")
         counts, usage = _KEYS[key]
         if len(args) not in counts:
-            raise ValueError(f"{where}: {key!r} takes {usage}, got {len(args)} value(s): {raw.strip()!r}")
+            raise ValueError(f"{where}: {key!r} takes {usage}, got {len(args)} value(s): {_quote(raw)}")
         try:
             values = tuple(float(a) for a in args)
         except ValueError:
-            raise ValueError(f"{where}: {key!r} takes numbers ({usage}), got {raw.strip()!r}") from None
+            raise ValueError(f"{where}: {key!r} takes numbers ({usage}), got {_quote(raw)}") from None
         if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"{where}: {key!r} values must be finite, got {raw.strip()!r}")
+            raise ValueError(f"{where}: {key!r} values must be finite, got {_quote(raw)}")
         if key == "wall":
             walls.append(values)
         elif key == "goal":
@@ -236,6 +237,9 @@ def parse_maze(text: str, source: str = "<string>") -> Maze:
             if key in once:
                 raise ValueError(f"{where}: {key!r} given twice (first at line {once[key][0]})")
             once[key] = (lineno, values)
+    if not once and not walls and not goals:
+        raise ValueError(f"{source}: holds no maze lines (only blanks and comments); it needs at least "
+                         "a 'size' and a 'start' line")
     for key in ("size", "start"):
         if key not in once:
             raise ValueError(f"{source}: missing {key!r} line ({key} {_KEYS[key][1]})")
@@ -252,6 +256,12 @@ def parse_maze(text: str, source: str = "<string>") -> Maze:
         raise ValueError(f"{source}: {e}") from None
 
 
+def _quote(line: str, limit: int = 80) -> str:
+    """A line of a maze file as an error message quotes it (cut short)."""
+    line = line.strip()
+    return repr(line if len(line) <= limit else line[: limit - 3] + "...")
+
+
 def load_maze(path: str | os.PathLike) -> Maze:
     """Reads a maze file (format in this module's docstring).
 
@@ -263,10 +273,27 @@ def load_maze(path: str | os.PathLike) -> Maze:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is malformed (the message says `path:line`).
+        OSError: the file cannot be read (no permission...).
+        ValueError: a directory, an empty file, a file that is not UTF-8
+            text, or a malformed one (the message says `path:line`).
     """
-    with open(path, encoding="utf-8") as f:
-        return parse_maze(f.read(), source=os.fspath(path))
+    source = os.fspath(path)
+    path = os.path.expanduser(source)  # `--set task.maze_file=~/m.txt`: no shell expands that ~
+    if os.path.isdir(path):
+        raise ValueError(f"{source}: is a directory, not a maze file")
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{source}: not a text maze file (byte {data[error.start]:#04x} at offset {error.start} is not UTF-8)"
+        ) from None
+    if "\x00" in text:
+        raise ValueError(f"{source}: not a text maze file (it holds NUL bytes)")
+    if not text.strip():
+        raise ValueError(f"{source}: the maze file is empty; it needs at least a 'size' and a 'start' line")
+    return parse_maze(text, source=source)
 
 
 def format_maze(maze: Maze, comment: str = "") -> str:

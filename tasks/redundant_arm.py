@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from tasks import fields
 from tasks import render as draw
 from tasks.base import SparseRewardTask
 from tasks.geometry import segments_intersect
@@ -55,6 +56,8 @@ CROSS_WALLS = (
 # before at a single point, within float rounding; 0.01 rad short, self-contact
 # is decided by a clear crossing or gap instead.
 JOINT_LIMIT = float(np.pi - 0.01)
+# Most joints the pairwise self-collision test is allowed (n^2 link pairs).
+MAX_SELF_COLLISION_JOINTS = 1000
 LINK_COLOR = (0.10, 0.25, 0.80)
 TIP_COLOR = (0.90, 0.10, 0.10)
 
@@ -200,18 +203,24 @@ class RedundantArm(SparseRewardTask):
         self_collision: bool = True
         dense_reward: bool = False
 
+        def __post_init__(self):
+            fields.normalise(self)  # types first, so the checks below compare numbers
+            fields.check_common(self)
+            _validate(self)
+
     def __init__(self, config: "RedundantArm.Config | None" = None):
         """Builds the task.
 
         Args:
             config: settings; defaults to `RedundantArm.Config()`.
 
+        Settings are checked when the `Config` is made (TypeError/ValueError
+        naming the field).
+
         Raises:
-            ValueError: a setting out of range, or a start pose that is not
-                legal in the configured room.
+            ValueError: a start pose that is not legal in the configured room.
         """
-        config = config or self.Config()
-        _validate(config)
+        config = config or self.Config()  # checked by Config.__post_init__
         self.config = config
         self.link_length = config.arm_length / config.n_joints
         self.spec = TaskSpec(
@@ -311,6 +320,11 @@ def _validate(c: RedundantArm.Config) -> None:
         problems.append(f"episode_length must be >= 1, got {c.episode_length}")
     if c.n_joints < 2:
         problems.append(f"n_joints must be >= 2, got {c.n_joints}")
+    elif c.self_collision and c.n_joints > MAX_SELF_COLLISION_JOINTS:
+        # The self-collision test compares every pair of links: n^2 memory per
+        # arm (10^5 joints: > 100 GB), checked before anything is allocated.
+        problems.append(f"n_joints must be <= {MAX_SELF_COLLISION_JOINTS} with self_collision (it compares "
+                        f"every pair of links), got {c.n_joints}; set self_collision=false for longer arms")
     if not c.arm_length > 0:
         problems.append(f"arm_length must be > 0, got {c.arm_length}")
     if not c.max_step > 0:

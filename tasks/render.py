@@ -38,8 +38,11 @@ def pixel_size(spec: TaskSpec, size: int = SIZE) -> float:
 
 def segment_distance_np(points: np.ndarray, segments: np.ndarray) -> np.ndarray:
     """Distance from points [..., 2] to each segment [W, 4]; returns [..., W]."""
-    p = points[..., None, :]
-    a, b = segments[:, :2], segments[:, 2:]
+    return _distance(points[..., None, :], segments[:, :2], segments[:, 2:])
+
+
+def _distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance from points p [..., 2] to segments a-b [..., 2] (broadcast)."""
     ab = b - a
     denom = np.maximum((ab * ab).sum(-1), 1e-12)
     t = np.clip(((p - a) * ab).sum(-1) / denom, 0.0, 1.0)
@@ -48,14 +51,59 @@ def segment_distance_np(points: np.ndarray, segments: np.ndarray) -> np.ndarray:
 
 
 def static_background(spec: TaskSpec, size: int = SIZE) -> np.ndarray:
-    """Background with the walls drawn, [size, size, 3] float32 in [0, 1]."""
+    """Background with the walls drawn, [size, size, 3] float32 in [0, 1].
+
+    A pixel is a wall pixel when its centre lies within 0.75 pixel of a wall.
+    Each wall is tested only against the pixels of its own bounding box, so a
+    maze file of 100k short walls draws in a second and bounded memory
+    (pixels x walls at once would take gigabytes).
+    """
     img = np.empty((size, size, 3), np.float32)
     img[:] = BACKGROUND
     walls = spec.walls_array
     if len(walls):
-        d = segment_distance_np(pixel_centers(spec, size), walls).min(-1)
-        img[d <= 0.75 * pixel_size(spec, size)] = WALL
+        img[wall_pixels(spec, walls, size)] = WALL
     return img
+
+
+def wall_pixels(spec: TaskSpec, walls: np.ndarray, size: int = SIZE) -> np.ndarray:
+    """Which pixels of the picture lie within 0.75 pixel of a wall, [size, size] bool.
+
+    Same test as `segment_distance_np` on `pixel_centers` (same float32
+    arithmetic per pixel), restricted to each wall's bounding box: walls are
+    grouped by box size (powers of two) and each group is tested on its boxes.
+    """
+    pixels = pixel_centers(spec, size)
+    lo = np.asarray(spec.world_low, np.float64)
+    step = (np.asarray(spec.world_high, np.float64) - lo) / size
+    reach = 0.75 * pixel_size(spec, size)
+    # Column / row-in-y-order index ranges of each wall's box, one pixel of slack
+    # on each side against rounding.
+    w64 = walls.astype(np.float64)
+    first = np.floor((np.minimum(w64[:, :2], w64[:, 2:]) - reach - lo) / step - 0.5).astype(np.int64) - 1
+    last = np.ceil((np.maximum(w64[:, :2], w64[:, 2:]) + reach - lo) / step - 0.5).astype(np.int64) + 1
+    first, last = np.clip(first, 0, size - 1), np.clip(last, 0, size - 1)
+    span = (last - first + 1).max(axis=1)
+    box = np.maximum(4, 2 ** np.ceil(np.log2(np.maximum(span, 1))).astype(np.int64))
+    box = np.minimum(box, 2 ** int(np.ceil(np.log2(size))))
+    y_down = getattr(spec, "image_y_down", False)
+    hit = np.zeros((size, size), bool)
+    for side in np.unique(box):
+        chosen = np.flatnonzero(box == side)
+        offsets = np.arange(side)
+        block = max(1, (1 << 20) // (side * side))  # walls per block: ~1M candidate pixels
+        for i in range(0, len(chosen), block):
+            idx = chosen[i : i + block]
+            cols = first[idx, 0, None, None] + offsets[None, None, :]  # [n, 1, side]
+            rows = first[idx, 1, None, None] + offsets[None, :, None]  # [n, side, 1]
+            inside = (cols <= last[idx, 0, None, None]) & (rows <= last[idx, 1, None, None])
+            cols, rows = np.broadcast_arrays(np.minimum(cols, size - 1), np.minimum(rows, size - 1))
+            image_rows = rows if y_down else size - 1 - rows
+            seg = walls[idx, None, None, :]
+            d = _distance(pixels[image_rows, cols], seg[..., :2], seg[..., 2:])
+            near = inside & (d <= reach)
+            hit[image_rows[near], cols[near]] = True
+    return hit
 
 
 def draw_discs(img, pixels, centers, radii, colors):

@@ -60,6 +60,8 @@ class CmaesConfig:
             )
         if not self.restart_sigma >= 0:
             raise ValueError(f"restart_sigma must be >= 0, got {self.restart_sigma!r}")
+        if not self.init_std >= 0:
+            raise ValueError(f"init_std must be >= 0, got {self.init_std!r}")
         self.es_config  # validates the ES settings
 
     @property

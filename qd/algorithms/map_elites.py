@@ -70,7 +70,7 @@ class MapElitesConfig:
         checks.positive_int_fields(self, "cells_per_dim", "n_centroids", "batch_size", "cvt_samples")
         if self.archive == "cvt" and self.n_centroids > self.cvt_samples:
             raise ValueError(f"n_centroids ({self.n_centroids}) must be <= cvt_samples ({self.cvt_samples})")
-        for name in ("mutation_sigma", "iso_sigma", "line_sigma"):
+        for name in ("mutation_sigma", "iso_sigma", "line_sigma", "init_std"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if not self.genome_low < self.genome_high:

@@ -79,6 +79,8 @@ class NoveltySearchConfig:
             )
         if not self.mutation_sigma >= 0:
             raise ValueError(f"mutation_sigma must be >= 0, got {self.mutation_sigma!r}")
+        if not self.init_std >= 0:
+            raise ValueError(f"init_std must be >= 0, got {self.init_std!r}")
         if not self.genome_low < self.genome_high:
             raise ValueError(f"genome_low ({self.genome_low}) must be < genome_high ({self.genome_high})")
 

@@ -44,6 +44,8 @@ class RandomSearchConfig:
             raise ValueError(
                 f"archive_per_generation ({self.archive_per_generation}) must be <= batch_size ({self.batch_size})"
             )
+        if not self.init_std >= 0:
+            raise ValueError(f"init_std must be >= 0, got {self.init_std!r}")
         if not self.genome_low < self.genome_high:
             raise ValueError(f"genome_low ({self.genome_low}) must be < genome_high ({self.genome_high})")
 

@@ -5,10 +5,10 @@ Mouret & Clune 2015, "Illuminating search spaces by mapping elites"
 dimension varies fastest), and a descriptor maps to its cell exactly as in
 pyribs' ``GridArchive.index_of``, so archives convert cell for cell.
 Descriptors outside the bounds land in the nearest edge cell. Insertion
-rules (ties, NaN, batch conflicts) are those of ``qd.repertoire``.
+rules (ties, NaN, batch conflicts) are those of ``qd.archives.repertoire``.
 
 The geometry is a static ``GridSpec`` (hashable, so it can be a static jit
-argument); the state is a ``qd.repertoire.Repertoire``.
+argument); the state is a ``qd.archives.repertoire.Repertoire``.
 """
 from __future__ import annotations
 

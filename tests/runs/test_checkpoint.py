@@ -204,3 +204,21 @@ def test_npz_holds_no_pickles(tmp_path, cfg):
     assert names[-2:] == ["manifest.npy", "rng_key.npy"]
     with np.load(path, allow_pickle=False) as z:
         assert z["leaf_00000"].shape == (4, 3)
+
+
+@pytest.mark.parametrize("content", ["random", "pickle", "object-array", "empty"])
+def test_foreign_files_never_unpickle_nor_advise_it(tmp_path, cfg, content):
+    import pickle
+
+    path = tmp_path / "ckpt-000000001.npz"
+    if content == "random":
+        path.write_bytes(np.random.default_rng(0).bytes(2000))
+    elif content == "pickle":
+        path.write_bytes(pickle.dumps({"leaf_00000": [1, 2, 3]}))
+    elif content == "object-array":
+        np.savez(path, manifest=np.array([{"format": "divergent-checkpoint"}], dtype=object))
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(CheckpointError) as caught:
+        checkpoint.load(path, skeleton=skeleton(), config=cfg)
+    assert str(path) in str(caught.value) and "allow_pickle" not in str(caught.value)

@@ -193,3 +193,25 @@ def test_a_task_that_cannot_be_built_falls_back_to_bare_maps(tmp_path, monkeypat
     for path in summary.plots:
         assert_real_image(path, min_colours=4)
     assert "note" in render(run_inspect.format_summary(summary))
+
+
+BOMB_YAML = "\n".join(
+    ["bomb0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    + [f"bomb{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+)
+
+
+@pytest.mark.parametrize("where", ["algorithm: *a8", "task: *a8", "task_config: {walls: *a8}", "seed: *a8"])
+def test_an_alias_bomb_in_config_yaml_is_neither_expanded_nor_printed(tmp_path, where):
+    import time
+
+    write_run(tmp_path / "run")
+    base = (tmp_path / "run" / "config.yaml").read_text()
+    keys = where.split(":")[0]
+    kept = "\n".join(line for line in base.splitlines() if not line.startswith(keys + ":"))
+    (tmp_path / "run" / "config.yaml").write_text(f"{BOMB_YAML}\n{kept}\n{where}\n")
+    began = time.perf_counter()
+    summary = run_inspect.inspect_run(tmp_path / "run", spec=None if "task" in where else tiny_spec(), draw=False)
+    text = render(run_inspect.format_summary(summary))
+    assert time.perf_counter() - began < 30
+    assert len(text) < 5000

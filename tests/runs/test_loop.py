@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import runs
-from runs import checkpoint, loop, rundir
-from runs.errors import CheckpointError
+from runs import checkpoint, loop, preflight, rundir
+from runs.errors import CheckpointError, ConfigError
 
 VARYING = ["wall_time", "evaluations_per_s"]  # the only columns timing changes
 
@@ -108,8 +108,71 @@ def test_resume_extends_the_budget_like_a_longer_run(toy_config):
     assert_same_run(longer.out, extended.out)
 
 
-def test_resume_without_a_checkpoint_refuses(toy_config):
+@pytest.mark.parametrize("logged", [0, 3], ids=["nothing-logged", "rows-logged"])
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_from_scratch(toy_config, logged):
+    whole = toy_config("whole", sets=["checkpoint_every=4"])
+    loop.start(whole)
+    killed = toy_config("killed", sets=["checkpoint_every=4"])
+    run = rundir.create(killed.out, killed)  # what a run killed while compiling leaves
+    if logged:  # ... or killed in its first generations, after logging some rows
+        for row in pd.read_csv(run.path.parent / "whole" / rundir.METRICS).head(logged).to_dict("records"):
+            run.append_metrics(row)
+        with run.metrics_path.open("a") as f:
+            f.write("4,40,0.")  # and a half-written one
+    reporter = StopAt(at=-1)
+    result = loop.resume(killed.out, reporter=reporter)
+    assert result.status == "complete"
+    assert any("no checkpoint" in note and "generation 0" in note for note in reporter.notes)
+    assert_same_run(whole.out, killed.out)
+
+
+@pytest.mark.parametrize("missing", ["checkpoints", "nothing"])
+def test_resume_from_scratch_recreates_a_missing_checkpoints_folder(toy_config, missing):
     config = toy_config()
-    rundir.create(config.out, config)
-    with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
+    run = rundir.create(config.out, config)
+    if missing == "checkpoints":
+        run.checkpoints.rmdir()
+    assert loop.resume(config.out).status == "complete"
+    assert checkpoint.list_checkpoints(run.checkpoints)
+
+
+def test_resume_without_a_checkpoint_but_with_an_archive_refuses(toy_config):
+    """Checkpoints deleted by hand after the run wrote its results: starting
+    again would replace them, so the user decides."""
+    config = toy_config()
+    loop.start(config)
+    run = rundir.RunDir(config.out)
+    for path in checkpoint.list_checkpoints(run.checkpoints):
+        path.unlink()
+    with pytest.raises(CheckpointError, match="no checkpoint to resume from.*--overwrite"):
         loop.resume(config.out)
+
+
+@pytest.mark.parametrize("budget", [8, 100, 199])
+def test_resume_refuses_a_budget_below_what_was_spent(toy_config, budget):
+    config = toy_config(budget=200)
+    loop.start(config)
+    before = rundir.RunDir(config.out).config_path.read_bytes()
+    with pytest.raises(ConfigError, match=f"--budget {budget} is below the 200 evaluations"):
+        loop.resume(config.out, budget=budget)
+    assert rundir.RunDir(config.out).config_path.read_bytes() == before
+
+
+def test_start_with_a_config_the_task_refuses_writes_nothing(toy_config, tmp_path, monkeypatch):
+    config = toy_config("refused")
+
+    def refuse(*args):
+        raise ConfigError("task_config.maze_file: cannot read x")
+
+    monkeypatch.setattr(preflight, "task_of", refuse)
+    with pytest.raises(ConfigError, match="maze_file"):
+        loop.start(config)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_resume_accepts_the_runs_own_budget_though_the_last_generation_overshot(toy_config):
+    config = toy_config(budget=100)  # 8 at init + 8 per generation: stops at 104
+    assert loop.start(config).evaluations == 104
+    assert loop.resume(config.out, budget=100).evaluations == 104
+    with pytest.raises(ConfigError, match="--budget 96 is below the 104 evaluations"):
+        loop.resume(config.out, budget=96)

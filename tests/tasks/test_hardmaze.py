@@ -262,3 +262,17 @@ def test_errors_say_what_is_wrong(tmp_path):
     bad.write_text("size 100 100\nstart 50 50\ngoal 1 2\n")
     with pytest.raises(ValueError, match=f"{bad}:3: 'goal' takes x y radius"):
         tasks.make("hardmaze", maze_file=str(bad))
+
+
+def test_a_maze_file_of_100k_walls_builds(tmp_path):
+    """A 8 MB maze file: the background used to take pixels x walls (3 GiB)."""
+    import time
+
+    rng = np.random.default_rng(0)
+    start = rng.uniform(100, 500, (100_000, 2))
+    walls = np.concatenate([start, start + rng.uniform(-1, 1, start.shape)], axis=1)
+    path = tmp_path / "big.txt"
+    path.write_text("size 600 600\nstart 30 30 0\n" + "".join(f"wall {a} {b} {c} {d}\n" for a, b, c, d in walls))
+    began = time.perf_counter()
+    task = tasks.make("hardmaze", maze_file=str(path), episode_length=5)
+    assert len(task.spec.walls) == 100_004 and time.perf_counter() - began < 60

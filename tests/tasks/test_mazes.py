@@ -100,3 +100,60 @@ def test_validate_names_the_wall_the_start_is_in():
     mazes.validate(maze, robot_radius=4)  # a smaller robot fits
     with pytest.raises(ValueError, match="inside the 100x100 world"):
         mazes.validate(Maze(walls=(), start=(5, 50), size=(100, 100)), robot_radius=10)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "the maze file is empty"),
+        (b"   \n\n", "the maze file is empty"),
+        (b"# just a comment\n", "holds no maze lines"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)), r"not a text maze file \(byte 0x89 at offset 0"),
+        (b"size 10 10\nstart 5 5\n\xff", r"not a text maze file \(byte 0xff at offset 21"),
+        (b"size 10 10\x00\x00\nstart 5 5\n", "NUL bytes"),
+        (b"size 10 10\nstart 5 5\nwall " + b"1 " * 100_000 + b"\n",
+         r"'wall' takes x0 y0 x1 y1, got 100000 value\(s\): 'wall 1 1"),
+        (b"size 10 10\nstart 5 5\n" + b"x" * 100_000 + b"\n", r"unknown key 'xxxxx.*\.\.\.'; valid keys"),
+    ],
+    ids=["empty", "blank", "comments-only", "png", "bad-byte-late", "nul", "long-line", "long-key"],
+)
+def test_files_that_are_no_maze_are_named(tmp_path, data, message):
+    path = tmp_path / "maze.txt"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=f"{path}.*{message}") as caught:
+        mazes.load_maze(path)
+    assert len(str(caught.value)) < 400  # a huge line is quoted cut short
+
+
+def test_a_folder_is_no_maze(tmp_path):
+    with pytest.raises(ValueError, match=f"{tmp_path}: is a directory"):
+        mazes.load_maze(tmp_path)
+
+
+@pytest.mark.parametrize("listed", [0, 1, 2, 4])
+def test_closed_walls_adds_each_missing_border_once(listed):
+    border = mazes.border_walls((100, 50))
+    inner = ((10, 10, 20, 20),)
+    # listed border walls, some written backwards: never added twice
+    given = inner + tuple(w if i % 2 else (w[2], w[3], w[0], w[1]) for i, w in enumerate(border[:listed]))
+    walls = mazes.closed_walls(Maze(walls=given, start=(5, 5), size=(100, 50)))
+    assert walls.dtype == np.float32 and walls.shape == (1 + 4, 4)
+    np.testing.assert_array_equal(walls[: len(given)], np.asarray(given, np.float32))
+
+
+def test_closed_walls_of_a_huge_maze_is_quick():
+    import time
+
+    rng = np.random.default_rng(0)
+    walls = rng.uniform(100, 500, (100_000, 4))
+    begin = time.perf_counter()
+    closed = mazes.closed_walls(Maze(walls=walls, start=(30, 30), size=(600, 600)))
+    assert closed.shape == (100_004, 4) and time.perf_counter() - begin < 5
+
+
+def test_a_home_relative_maze_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "m.txt").write_text("size 10 10\nstart 5 5\n")
+    assert mazes.load_maze("~/m.txt").size == (10.0, 10.0)
+    with pytest.raises(FileNotFoundError):
+        mazes.load_maze("~/missing.txt")

@@ -7,7 +7,7 @@ stepping and ending emitters all jit; a step gathers the chosen slots, asks
 them for genomes in one `vmap`, and scatters their told states back.
 
 Which slots step, and what happens when a candidate is judged or an emitter
-stagnates, is SERENE's business (`qd.serene`); this module only stores and
+stagnates, is SERENE's business (`qd.algorithms.serene.algorithm`); this module only stores and
 steps emitters and keeps their identity and history.
 """
 from __future__ import annotations

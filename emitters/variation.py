@@ -1,12 +1,12 @@
 """Variation operators on flat genomes: the mutations and crossovers QD uses.
 
 Every operator is a pure function of an explicit PRNG key and a batch of
-genomes of shape [B, D] (flat float32 vectors, see DESIGN.md section 4), and
+genomes of shape [B, D] (flat float32 vectors, see docs/architecture.md), and
 returns a new batch of the same shape. Arguments are checked at Python level,
 so a wrong shape fails at trace time with a message instead of broadcasting
 silently.
 
-Reference settings (DESIGN.md section 6): initial genomes N(0, 1) clipped to
+Reference settings (docs/reference.md): initial genomes N(0, 1) clipped to
 [-5, 5]; mutation adds N(0, 0.05) to every gene and clips to [-5, 5].
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Exploration metrics as pure, jit-able functions (DESIGN.md section 6).
+"""Exploration metrics as pure, jit-able functions (docs/reference.md).
 
 - Coverage: fraction of the cells of a grid (50 x 50 by default) over the
   ground-truth descriptor bounds that hold at least one point. Points
@@ -170,7 +170,7 @@ def uniformity(counts: Array, *, hit_cells_only: bool = False) -> Array:
     Args:
         counts: [n] cell counts, e.g. from ``cell_histogram``.
         hit_cells_only: compare with the uniform distribution over the cells
-            that hold a point rather than over all cells (DESIGN.md uses all).
+            that hold a point rather than over all cells (the reference uses all).
 
     Returns:
         float32 scalar in [0, 1]; 1 for a perfectly even fill, 0 when empty.

@@ -3,7 +3,7 @@
     summary = inspect_run("runs_out/hardmaze-ns-s0")
     rich.print(format_summary(summary))           # what `divergent inspect DIR` prints
 
-Reads only the plain files of DESIGN.md section 7 (config.yaml, metrics.csv,
+Reads only the plain files of docs/architecture.md (config.yaml, metrics.csv,
 archive.npz, and extras.npz when the algorithm saved extras), so it works on
 any finished run, also one copied off a cluster, and tolerates metrics it does
 not know: it plots the columns that are there.

@@ -1,4 +1,4 @@
-"""The run loop: the only place that iterates an algorithm (DESIGN.md section 4).
+"""The run loop: the only place that iterates an algorithm (docs/architecture.md).
 
     pipeline = config.make_pipeline()       # task + policy + sharding + representation
     state = init(config.algo, pipeline, init_key, budget=config.budget)

@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md section 7) and what is written into it.
+"""The run directory (docs/architecture.md) and what is written into it.
 
     DIR/config.yaml     the full resolved RunConfig; enough to re-run
     DIR/metrics.csv     one row per logged generation

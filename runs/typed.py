@@ -1,6 +1,6 @@
 """Frozen dataclasses <-> plain YAML-able values, with type checks that name keys.
 
-Configs are frozen dataclasses (DESIGN.md section 4). Users write them as YAML
+Configs are frozen dataclasses (docs/architecture.md). Users write them as YAML
 or as ``--set key=value`` strings; this module turns such plain values
 (dicts, lists, numbers, strings) into dataclass instances, checking each value
 against the field's annotation (`typing.get_type_hints`), and back. Supported

@@ -4,7 +4,7 @@ A task subclass supplies its physics (`init_physics`, `physics_step`), what the
 agent senses (`observe`), the point the reward is about (`position`: the robot,
 the ball, the end effector) and a top-down view (`render`). This base turns
 them into a Brax environment with the sparse end-of-episode reward of
-DESIGN.md section 6, so Brax's RL trainers, QDax wrappers and our QD loop can
+docs/reference.md, so Brax's RL trainers, QDax wrappers and our QD loop can
 all drive the same task.
 """
 from __future__ import annotations

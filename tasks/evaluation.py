@@ -1,4 +1,4 @@
-"""The result of evaluating a batch of genomes (DESIGN.md section 3)."""
+"""The result of evaluating a batch of genomes (docs/architecture.md)."""
 from __future__ import annotations
 
 from typing import Optional

@@ -34,7 +34,7 @@ ARCHIVE_INSERTIONS = ("random", "most_novel")
 
 @dataclasses.dataclass(frozen=True)
 class NoveltySearchConfig:
-    """Novelty search settings; defaults are the reference values (DESIGN.md 6).
+    """Novelty search settings; defaults are the reference values (docs/reference.md).
 
     Attributes:
         population_size: parents kept each generation (100).

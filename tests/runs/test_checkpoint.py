@@ -3,6 +3,8 @@ checkpoint can be bad raising CheckpointError with the file's name."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 import zipfile
 from typing import Any
 
@@ -91,7 +93,9 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
         write_atomic(target, crash)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
-    assert target.stat().st_mode & 0o044  # readable by others, as open() would make it
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as open() would make it
 
 
 def test_stale_temp_files_are_ignored_and_cleaned(tmp_path, cfg):

@@ -2,7 +2,7 @@
 
 Paolo, Coninx, Doncieux, Laflaquiere 2021, "Sparse Reward Exploration via
 Novelty Search and Emitters", GECCO (arXiv:2102.03140), following its
-reference code (DESIGN.md 6). A meta-scheduler (`qd.schedulers`) splits the
+reference code (docs/reference.md). A meta-scheduler (`qd.schedulers`) splits the
 budget into chunks of 1000 evaluations that alternate between:
 
 - exploration: novelty search (`qd.algorithms.novelty_search.advance`) whose novelty

@@ -1,9 +1,14 @@
+import dataclasses
+from typing import Any
+
 import jax
 import numpy as np
 import pytest
 
 import tasks
 from qd import algorithms as algorithm
+from qd.archives import cvt as cvt_archive
+from qd.archives import grid as grid_archive
 from tests.tasks.toy import PointTask
 from tests.qd.algorithms.pipelines import pipeline_of
 
@@ -20,8 +25,48 @@ def _run(config, task, generations, seed=0):
     return state, history
 
 
+@dataclasses.dataclass(frozen=True)
+class Recording:
+    """An evaluator that keeps every batch it evaluates (run eagerly)."""
+
+    inner: Any
+    seen: list = dataclasses.field(default_factory=list, compare=False, hash=False)
+
+    spec = property(lambda self: self.inner.spec)
+    genome_size = property(lambda self: self.inner.genome_size)
+
+    def __call__(self, genomes, key):
+        evaluation = jax.jit(self.inner.__call__)(genomes, key)
+        self.seen.append(evaluation)
+        return evaluation
+
+
 @pytest.mark.parametrize("archive", ["grid", "cvt"])
-def test_each_cell_keeps_the_best_reward_it_was_offered(archive):
+def test_each_cell_holds_the_best_reward_it_was_offered(archive):
+    """Every policy ever evaluated is recorded; each cell must hold the best
+    reward among those that fell in it, and cells nothing fell in stay empty."""
+    config = ME.config_cls(archive=archive, cells_per_dim=8, n_centroids=32, cvt_samples=2000, batch_size=32)
+    base = pipeline_of(PointTask())
+    recording = Recording(base.evaluator)
+    pipe = dataclasses.replace(base, evaluator=recording)
+    state = ME.init(config, pipe, jax.random.PRNGKey(0))
+    for g in range(4):  # eagerly, so the evaluator sees concrete batches
+        state, _ = ME.step(state, jax.random.PRNGKey(g + 1))
+    offered = jax.tree.map(lambda *x: np.concatenate(x), *recording.seen)
+    assert offered.reward.shape == (32 * 5,) and (offered.reward > 0).any()
+    if archive == "grid":
+        cells = np.asarray(grid_archive.index_of(state.grid, offered.descriptor))
+    else:
+        cells = np.asarray(cvt_archive.nearest_centroid(offered.descriptor, state.repertoire.centroids))
+    best = np.full(state.repertoire.n_cells, -np.inf)
+    np.maximum.at(best, cells[offered.valid], offered.reward[offered.valid])
+    r = state.repertoire
+    np.testing.assert_array_equal(np.asarray(r.filled), np.isfinite(best))
+    np.testing.assert_allclose(np.asarray(r.rewards)[np.asarray(r.filled)], best[np.isfinite(best)])
+
+
+@pytest.mark.parametrize("archive", ["grid", "cvt"])
+def test_elites_are_what_they_claim(archive):
     task = PointTask()
     config = ME.config_cls(archive=archive, cells_per_dim=8, n_centroids=32, cvt_samples=2000, batch_size=32)
     state, history = _run(config, task, 5)

@@ -92,11 +92,29 @@ class Pipeline:
         )
 
     def encode(self, rep: RepresentationState, features: jax.Array) -> jax.Array:
-        """Descriptors [..., k] of features [..., *F] with any leading axes."""
+        """Descriptors [..., k] of features [..., *F] with any leading axes
+        (in chunks of `representation.encode_chunk` rows when it sets one)."""
+        return self._rows(lambda x: self.representation.encode(rep.params, x), features, self.descriptor_size)
+
+    def surprise(self, rep: RepresentationState, features: jax.Array) -> jax.Array:
+        """Surprise [...] of features [..., *F] (see `Representation.surprise`)."""
+        return self._rows(lambda x: self.representation.surprise(rep.params, x), features, None)
+
+    def _rows(self, fn, features: jax.Array, width) -> jax.Array:
         shape = self.representation.feature_shape
         lead = features.shape[: features.ndim - len(shape)]
         flat = features.reshape((-1, *shape))
-        return self.representation.encode(rep.params, flat).reshape((*lead, self.descriptor_size))
+        chunk = self.representation.encode_chunk
+        n = flat.shape[0]
+        if chunk is None or n <= chunk:
+            out = fn(flat)
+        else:
+            # Chunk by chunk, so memory stays bounded (a conv net over 15k views).
+            pad = (-n) % chunk
+            padded = jnp.concatenate([flat, jnp.zeros((pad, *flat.shape[1:]), flat.dtype)])
+            out = jax.lax.map(fn, padded.reshape((-1, chunk, *flat.shape[1:])))
+            out = out.reshape((-1, *out.shape[2:]))[:n]
+        return out.reshape(lead if width is None else (*lead, width))
 
     def template(self) -> Entries:
         """Zero entries of batch 1 with this pipeline's shapes (for `init`s)."""

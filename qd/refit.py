@@ -88,26 +88,38 @@ def refit(pipeline, state: Any, key: jax.Array) -> Any:
 
 
 def maybe_refit(
-    pipeline, state: Any, generation: jax.Array, key: jax.Array, after: Optional[Callable[[Any], Any]] = None
+    pipeline,
+    state: Any,
+    count: jax.Array,
+    key: jax.Array,
+    *,
+    ticked: Optional[jax.Array] = None,
+    after: Optional[Callable[[Any], Any]] = None,
 ) -> Any:
-    """Refits when the representation is learned and `generation` is a
-    multiple of its `refit_every`; a no-op (not even traced) otherwise.
+    """Refits when the representation is learned and its schedule says so
+    (`Representation.refit_due(count)`); a no-op (not even traced) for a
+    fixed representation.
 
     Args:
         pipeline: the algorithm's pipeline.
         state: the algorithm state after a generation.
-        generation: generations done.
+        count: what the schedule counts: generations done, or (SERENE)
+            exploration chunks closed.
         key: the step's key (a derived key is used).
+        ticked: whether `count` just advanced (default: it did); a count
+            that stays on a due value must not refit again.
         after: what else to redo after a refit (e.g. re-insert a repertoire's
             elites into the cells of their new descriptors).
     """
-    every = pipeline.representation.refit_every
-    if every <= 0:
+    if pipeline.representation.refit_every <= 0:
         return state
     key = jax.random.fold_in(key, REFIT_SALT)
+    due = pipeline.representation.refit_due(count)
+    if ticked is not None:
+        due = due & ticked
 
     def do(s):
         s = refit(pipeline, s, key)
         return s if after is None else after(s)
 
-    return jax.lax.cond(generation % every == 0, do, lambda s: s, state)
+    return jax.lax.cond(due, do, lambda s: s, state)

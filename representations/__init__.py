@@ -6,7 +6,10 @@
 
 Built in: "ground_truth" (the task's hand-designed descriptor, the default),
 "projection" (a fixed random projection of the trajectory), "pca"
-(principal components of the trajectory, refitted during the run). See
+(principal components of the trajectory, refitted during the run) and
+"autoencoder" (TAXONS: the latent code of a convolutional autoencoder of the
+final top-down view, refitted during the run; reconstruction error =
+surprise). See
 `representations.base` for the contract and `docs/architecture.md`.
 """
 from __future__ import annotations
@@ -19,7 +22,8 @@ from tasks.registry import Registry
 from tasks.spec import TaskSpec
 
 REPRESENTATIONS: Registry[type] = Registry(
-    "representation", ("representations.ground_truth", "representations.projection", "representations.pca")
+    "representation",
+    ("representations.ground_truth", "representations.projection", "representations.pca", "representations.autoencoder"),
 )
 DEFAULT = "ground_truth"
 

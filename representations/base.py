@@ -68,10 +68,15 @@ class Representation(abc.ABC):
     learned: ClassVar[bool] = False
     # Whether `features` reads `Evaluation.observation` (the rendered view).
     needs_observation: ClassVar[bool] = False
+    # Whether `surprise` is defined (TAXONS' reconstruction error).
+    has_surprise: ClassVar[bool] = False
 
     @dataclasses.dataclass(frozen=True)
     class Config:
         """No settings."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.spec.name!r}, {self.config!r})"
 
     @property
     @abc.abstractmethod
@@ -91,6 +96,27 @@ class Representation(abc.ABC):
     def refit_every(self) -> int:
         """Generations between two refits (0: never)."""
         return int(getattr(self.config, "refit_every", 0)) if self.learned else 0
+
+    def refit_due(self, count: jax.Array) -> jax.Array:
+        """Whether a refit is due once `count` generations (or exploration
+        chunks, for SERENE) are done: every `refit_every` by default."""
+        every = max(self.refit_every, 1)
+        count = jnp.asarray(count, jnp.int32)
+        return (count > 0) & (count % every == 0)
+
+    @property
+    def encode_chunk(self) -> Optional[int]:
+        """Rows encoded at once when many are (re)encoded; None: all at once."""
+        return None
+
+    def surprise(self, params: Any, features: jax.Array) -> jax.Array:
+        """[B] how badly the representation explains each row (TAXONS'
+        reconstruction error); only where `has_surprise`.
+
+        Raises:
+            ValueError: the representation has no surprise.
+        """
+        raise ValueError(f"representation {self.name!r} has no surprise (use the autoencoder)")
 
     def bounds(self) -> Optional[tuple[tuple[float, ...], tuple[float, ...]]]:
         """(low, high) of every descriptor, for grid and CVT archives; None

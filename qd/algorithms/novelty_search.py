@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from emitters import variation
-from qd import checks, refit, tracker
+from qd import checks, pareto, refit, tracker
 from qd.algorithms.base import Algorithm, ArchiveSnapshot, register
 from qd.archives import entries as entries_mod
 from qd.archives import novelty as novelty_archive
@@ -30,6 +30,13 @@ from representations import RepresentationState
 from tasks.evaluation import Evaluation
 
 ARCHIVE_INSERTIONS = ("random", "most_novel")
+# How survivors are chosen: the reference "novelty"; TAXONS' "surprise"
+# (TAXO-S), "novelty_or_surprise" (TAXONS: one or the other with probability
+# 1/2 each generation) and "pareto" (STAX-Pareto: NSGA-II fronts of novelty and
+# surprise, then crowding distance).
+SELECTIONS = ("novelty", "surprise", "novelty_or_surprise", "pareto")
+# Folded into the step's key for TAXONS' coin, leaving the other streams as they were.
+_COIN_SALT = 0xC017
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +54,11 @@ class NoveltySearchConfig:
         genome_low: lower clip bound of genes (-5).
         genome_high: upper clip bound of genes (5).
         init_std: std of the initial N(0, std) genes (1).
+        selection: what the survivors are the best at: "novelty" (reference),
+            or, with a representation that has a surprise (the autoencoder),
+            "surprise" (TAXO-S), "novelty_or_surprise" (TAXONS: a coin flip
+            each generation) or "pareto" (STAX-Pareto: NSGA-II fronts of
+            (novelty, surprise), then crowding distance).
     """
 
     population_size: int = 100
@@ -59,6 +71,7 @@ class NoveltySearchConfig:
     genome_low: float = -5.0
     genome_high: float = 5.0
     init_std: float = 1.0
+    selection: str = "novelty"
 
     def __post_init__(self):
         checks.positive_int_fields(
@@ -83,6 +96,8 @@ class NoveltySearchConfig:
             raise ValueError(f"init_std must be >= 0, got {self.init_std!r}")
         if not self.genome_low < self.genome_high:
             raise ValueError(f"genome_low ({self.genome_low}) must be < genome_high ({self.genome_high})")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection must be one of {', '.join(SELECTIONS)}, got {self.selection!r}")
 
     @property
     def offspring(self) -> int:
@@ -120,6 +135,11 @@ def init(
 ) -> NoveltySearchState:
     """Samples and evaluates the initial population (population_size episodes)."""
     del budget
+    if config.selection != "novelty" and not pipeline.representation.has_surprise:
+        raise ValueError(
+            f"selection {config.selection!r} needs a representation with a surprise (autoencoder); "
+            f"{pipeline.representation.name!r} has none: use selection 'novelty'"
+        )
     k_init, k_eval = jax.random.split(key)
     genomes = variation.init_genomes(
         k_init, config.population_size, pipeline.genome_size,
@@ -145,6 +165,9 @@ def step(state: NoveltySearchState, key: jax.Array) -> tuple[NoveltySearchState,
     state = refit.maybe_refit(state.pipeline, state, state.tracker.generation, key)
     metrics = tracker.archive_report(state.tracker, state.pipeline.spec, state.archive)
     metrics["mean_novelty"] = generation.mean_novelty
+    if generation.mean_surprise is not None:
+        metrics["mean_surprise"] = generation.mean_surprise
+    metrics["representation_fits"] = state.representation.fits
     return state, metrics
 
 
@@ -158,6 +181,7 @@ class Generation:
         offspring_novelty: [offspring] novelty of each offspring (-inf if invalid).
         parents: the parents that made them (before selection).
         mean_novelty: mean novelty of the survivors.
+        mean_surprise: mean surprise of the survivors (selections that use it).
     """
 
     evaluation: Evaluation
@@ -165,6 +189,25 @@ class Generation:
     offspring_novelty: jax.Array
     parents: Entries
     mean_novelty: jax.Array
+    mean_surprise: Optional[jax.Array] = None
+
+
+def _survivors(config, pipeline, state, merged: Entries, valid, novelty, key):
+    """Rows of parents + offspring that survive, by `config.selection`, and
+    the surprise of every row (None when the selection does not use it)."""
+    if config.selection == "novelty":
+        return jax.lax.top_k(novelty, config.population_size)[1], None
+    surprise = jnp.where(valid, pipeline.surprise(state.representation, merged.features), -jnp.inf)
+    if config.selection == "pareto":
+        objectives = jnp.stack([jnp.where(valid, novelty, 0.0), jnp.where(valid, surprise, 0.0)], axis=1)
+        ranks = pareto.front_ranks(objectives, valid)
+        crowding = pareto.crowding_distance(objectives, ranks, valid)
+        return pareto.sort_order(ranks, crowding, valid)[: config.population_size], surprise
+    score = surprise
+    if config.selection == "novelty_or_surprise":
+        by_novelty = jax.random.bernoulli(jax.random.fold_in(key, _COIN_SALT))
+        score = jnp.where(by_novelty, novelty, surprise)
+    return jax.lax.top_k(score, config.population_size)[1], surprise
 
 
 def advance(
@@ -201,7 +244,7 @@ def advance(
     )
     # Invalid rollouts never survive (their descriptor is a placeholder).
     novelty = jnp.where(merged_valid, novelty, -jnp.inf)
-    _, survivors = jax.lax.top_k(novelty, config.population_size)
+    survivors, surprise = _survivors(config, pipeline, state, merged, merged_valid, novelty, key)
 
     offspring_novelty = novelty[config.population_size :]
     if config.archive_insertion == "random":
@@ -219,6 +262,7 @@ def advance(
         offspring_novelty=offspring_novelty,
         parents=state.population,
         mean_novelty=jnp.mean(jnp.where(merged_valid, novelty, 0.0)[survivors]),
+        mean_surprise=None if surprise is None else jnp.mean(jnp.where(merged_valid, surprise, 0.0)[survivors]),
     )
     state = state.replace(
         population=entries_mod.take(merged, survivors),

@@ -61,6 +61,11 @@ class Nsga2Config(NoveltySearchConfig):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.selection != "novelty":
+            raise ValueError(
+                f"selection must be 'novelty' for NSGA-II (its survivors are ranked on (novelty, reward)), "
+                f"got {self.selection!r}"
+            )
         if self.parent_selection not in PARENT_SELECTIONS:
             raise ValueError(
                 f"parent_selection must be one of {', '.join(PARENT_SELECTIONS)}, got {self.parent_selection!r}"

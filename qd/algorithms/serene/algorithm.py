@@ -311,6 +311,7 @@ def step(state: SereneState, key: jax.Array) -> tuple[SereneState, dict]:
     in_progress, new, active = _exploitable(state)
     nothing = ~jnp.any(in_progress | new | active)
     chunks_before = jnp.sum(state.scheduler.chunks)
+    explore_chunks_before = state.scheduler.chunks[schedulers.EXPLORE]
     # Nothing to exploit: the exploitation chunk ends and exploration goes on.
     scheduler = jax.tree.map(
         lambda forced, kept: jnp.where(~state.scheduler.exploring & nothing, forced, kept),
@@ -338,7 +339,12 @@ def step(state: SereneState, key: jax.Array) -> tuple[SereneState, dict]:
         pool=state.pool.replace(emitters=emitters),
         current=state.current & ~closed,
     )
-    state = refit.maybe_refit(state.pipeline, state, state.ns.tracker.generation, key)
+    # A learned representation is refitted on the schedule of closed exploration
+    # chunks (the reference: after exploration chunks 1, 3, 6, 10, ...).
+    explored_chunks = state.scheduler.chunks[schedulers.EXPLORE]
+    state = refit.maybe_refit(
+        state.pipeline, state, explored_chunks, key, ticked=explored_chunks > explore_chunks_before
+    )
     return state, _metrics(state, exploring)
 
 
@@ -355,6 +361,7 @@ def _metrics(state: SereneState, exploring: jax.Array) -> dict:
         emitters_created=pool.next_ident,
         emitters_ended=state.history.size + state.history.overflow,
         emitter_overflow=pool.overflow,
+        representation_fits=state.ns.representation.fits,
     )
     for i in range(len(spec.reward_areas)):
         out[f"exploit_area{i}_evaluations"] = state.exploit_area_evaluations[i]

@@ -6,7 +6,8 @@
 
 Built in: "ground_truth" (the task's hand-designed descriptor, the default),
 "projection" (a fixed random projection of the trajectory), "pca"
-(principal components of the trajectory, refitted during the run). See
+(principal components of the trajectory, refitted during the run),
+"signature" (the truncated (log-)signature of the trajectory). See
 `representations.base` for the contract and `docs/architecture.md`.
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ from tasks.registry import Registry
 from tasks.spec import TaskSpec
 
 REPRESENTATIONS: Registry[type] = Registry(
-    "representation", ("representations.ground_truth", "representations.projection", "representations.pca")
+    "representation", ("representations.ground_truth", "representations.projection", "representations.pca",
+                      "representations.signature")
 )
 DEFAULT = "ground_truth"
 

@@ -6,7 +6,8 @@
 
 Built in: "ground_truth" (the task's hand-designed descriptor, the default),
 "projection" (a fixed random projection of the trajectory), "pca"
-(principal components of the trajectory, refitted during the run) and
+(principal components of the trajectory, refitted during the run),
+"signature" (the truncated (log-)signature of the trajectory) and
 "autoencoder" (TAXONS: the latent code of a convolutional autoencoder of the
 final top-down view, refitted during the run; reconstruction error =
 surprise). See
@@ -23,7 +24,10 @@ from tasks.spec import TaskSpec
 
 REPRESENTATIONS: Registry[type] = Registry(
     "representation",
-    ("representations.ground_truth", "representations.projection", "representations.pca", "representations.autoencoder"),
+    (
+        "representations.ground_truth", "representations.projection", "representations.pca",
+        "representations.signature", "representations.autoencoder",
+    ),
 )
 DEFAULT = "ground_truth"
 

@@ -7,7 +7,8 @@ descriptors of the whole algorithm state (novelty archive, reward archive,
 population, emitters' ancestors and buffers, repertoires) are recomputed
 from them by walking the state's pytree: no algorithm lists its stores by
 hand, and a store added later is covered too. The representation is fitted
-on every archived policy (novelty archives and repertoires).
+on every archived policy (novelty archives and repertoires) and on the
+current population of a novelty search.
 
 Values derived from descriptors and cached between generations (novelty
 scores of emitter populations, NSGA-II's crowding) are recomputed by the
@@ -35,6 +36,11 @@ def _is_node(x) -> bool:
     return isinstance(x, (*_STORES, RepresentationState))
 
 
+def _has_population(x) -> bool:
+    # A novelty-search-like state: its parents are training data too.
+    return isinstance(getattr(x, "population", None), Entries) and hasattr(x, "population_valid")
+
+
 def representation_state(state: Any) -> RepresentationState:
     """The (first) `RepresentationState` inside an algorithm state.
 
@@ -48,8 +54,13 @@ def representation_state(state: Any) -> RepresentationState:
 
 
 def training_set(state: Any) -> tuple[jax.Array, jax.Array]:
-    """(features [N, *F], mask [N]) of every archived policy in `state`."""
+    """(features [N, *F], mask [N]) of every archived policy in `state`, and of
+    the current population of a novelty search (its valid parents)."""
     features, masks = [], []
+    for node in jax.tree.leaves(state, is_leaf=_has_population):
+        if _has_population(node):
+            features.append(node.population.features)
+            masks.append(node.population_valid)
     for node in jax.tree.leaves(state, is_leaf=_is_node):
         if isinstance(node, NoveltyArchive):
             features.append(node.features)

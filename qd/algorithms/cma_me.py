@@ -142,6 +142,11 @@ class CmaMeState:
 def init(config: CmaMeConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> CmaMeState:
     """Fills the grid with `initial_batch` random genomes (that many episodes)
     and centres every emitter on a random elite."""
+    if map_elites.adaptive_space(pipeline):
+        raise ValueError(
+            f"CMA-ME needs a descriptor space with fixed bounds; representation "
+            f"{pipeline.representation.name!r} has none (use ground_truth or projection, or 'me' with archive 'cvt')"
+        )
     k_archive, k_emitters = jax.random.split(key)
     # MAP-Elites' own initialisation: same grid over the descriptor bounds,
     # same random genomes, same accounting.

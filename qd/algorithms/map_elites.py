@@ -7,8 +7,10 @@ One generation: `batch_size` parents drawn uniformly from the filled cells are
 varied (Gaussian mutation, or the iso+line operator of Vassiliades & Mouret
 2018), evaluated, and each offspring replaces the elite of its cell if its
 reward is higher. The descriptor comes from the run's representation (the
-task's ground truth by default), which must have fixed bounds: the grid and
-the CVT centroids span them.
+task's ground truth by default). With fixed bounds the grid or the CVT
+centroids span them; in a learned space (or one without bounds) the cells
+follow the space as AURORA's do (`qd.archives.adaptive`): a box fitted to the
+archive, refitted with the representation, every elite re-inserted.
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ import jax.numpy as jnp
 from flax import struct
 
 from emitters import variation
-from qd import checks, metrics, tracker
+from qd import checks, metrics, refit, tracker
 from qd.algorithms.base import Algorithm, ArchiveSnapshot, register
+from qd.archives import adaptive
 from qd.archives import cvt as cvt_archive
 from qd.archives import grid as grid_archive
-from qd.archives.repertoire import Repertoire
+from qd.archives.repertoire import Repertoire, insert_by_cell
 from qd.pipeline import Pipeline
 from representations import RepresentationState
 
@@ -85,13 +88,18 @@ class MapElitesState:
         repertoire: one elite per cell.
         tracker: budget and metrics counters.
         representation: the representation's parameters.
+        space_low, space_high: [k] the box the cells span in descriptor space
+            (fixed bounds, or fitted to the archive in an adaptive space).
         config, pipeline, grid, lookup: static (the grid of a grid archive,
-            the nearest-centroid lookup of a CVT one).
+            the nearest-centroid lookup of a CVT one, both over the unit box
+            in an adaptive space).
     """
 
     repertoire: Repertoire
     tracker: tracker.Tracker
     representation: RepresentationState
+    space_low: jax.Array
+    space_high: jax.Array
     config: MapElitesConfig = struct.field(pytree_node=False)
     pipeline: Pipeline = struct.field(pytree_node=False)
     grid: Optional[grid_archive.GridSpec] = struct.field(pytree_node=False, default=None)
@@ -102,10 +110,34 @@ class MapElitesState:
         return self.tracker.evaluations
 
 
+def adaptive_space(pipeline: Pipeline) -> bool:
+    """Whether the cells must follow the space (learned, or without bounds)."""
+    return pipeline.representation.learned or pipeline.representation.bounds() is None
+
+
+def _cells(state: MapElitesState, descriptors: jax.Array) -> jax.Array:
+    """Cells of descriptors in an adaptive space (normalised by the box)."""
+    unit = adaptive.normalise(descriptors, state.space_low, state.space_high)
+    if state.grid is not None:
+        return grid_archive.index_of(state.grid, unit)
+    return cvt_archive.nearest_centroid(unit, state.repertoire.centroids, lookup=state.lookup)
+
+
 def _insert(state: MapElitesState, entries, valid):
+    if adaptive_space(state.pipeline):
+        return insert_by_cell(state.repertoire, entries, _cells(state, entries.descriptor), valid)
     if state.grid is not None:
         return grid_archive.insert(state.grid, state.repertoire, entries, valid)
     return cvt_archive.insert(state.repertoire, entries, valid, lookup=state.lookup)
+
+
+def _refit_space(state: MapElitesState) -> MapElitesState:
+    """After a refit: the box fitted to the elites' new descriptors, every
+    elite re-inserted in the cell of its new descriptor."""
+    r = state.repertoire
+    low, high = adaptive.fit_box(r.descriptors, r.filled)
+    state = state.replace(space_low=low, space_high=high)
+    return state.replace(repertoire=adaptive.reinsert(r, _cells(state, r.descriptors)))
 
 
 def _coverage_grid(spec) -> Optional[grid_archive.GridSpec]:
@@ -115,10 +147,13 @@ def _coverage_grid(spec) -> Optional[grid_archive.GridSpec]:
         return None
 
 
-def _evaluate_and_insert(state: MapElitesState, genomes, key) -> tuple[MapElitesState, dict]:
+def _evaluate_and_insert(state: MapElitesState, genomes, key, fit_space: bool = False) -> tuple[MapElitesState, dict]:
     pipeline = state.pipeline
     spec = pipeline.spec
     evaluation, entries = pipeline.evaluate(genomes, key, state.representation)
+    if fit_space:  # the first batch sets the box of an adaptive space
+        low, high = adaptive.fit_box(entries.descriptor, evaluation.valid)
+        state = state.replace(space_low=low, space_high=high)
     repertoire, _ = _insert(state, entries, evaluation.valid)
     counters = tracker.observe(state.tracker, spec, evaluation)
     state = state.replace(repertoire=repertoire, tracker=counters)
@@ -140,18 +175,23 @@ def empty_repertoire(
     """The empty grid or CVT repertoire over the representation's bounds, with
     the grid (grid archive) or the nearest-centroid lookup (CVT archive).
 
+    In an adaptive space (`adaptive_space`) the cells span the unit box.
+
     Raises:
-        ValueError: the representation has no fixed bounds, or is learned
-            (refitting would move elites between cells; AURORA-style
-            re-insertion is not implemented yet).
+        ValueError: a grid over an adaptive space of more than 3 dimensions
+            (use the CVT archive).
     """
-    if pipeline.representation.learned:
-        raise ValueError(
-            f"MAP-Elites cannot use the learned representation {pipeline.representation.name!r} yet "
-            "(its cells would move at every refit); use ground_truth or projection"
-        )
-    low, high = pipeline.bounds("MAP-Elites")
     rep = pipeline.representation
+    if adaptive_space(pipeline):
+        k = pipeline.descriptor_size
+        if config.archive == "grid" and k > 3:
+            raise ValueError(
+                f"a grid archive over the {k}-d space of representation {rep.name!r} would have "
+                f"{config.cells_per_dim}^{k} cells; use archive 'cvt' (AURORA)"
+            )
+        low, high = (0.0,) * k, (1.0,) * k
+    else:
+        low, high = pipeline.bounds("MAP-Elites")
     features = dict(feature_shape=rep.feature_shape, feature_dtype=rep.feature_dtype)
     gt_size = pipeline.spec.descriptor_size
     if config.archive == "grid":
@@ -166,10 +206,14 @@ def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Op
     """Evaluates `batch_size` random genomes into an empty archive."""
     del budget
     repertoire, grid, lookup = empty_repertoire(config, pipeline)
+    bounds = pipeline.representation.bounds() if not adaptive_space(pipeline) else None
+    low, high = bounds if bounds is not None else ((0.0,) * pipeline.descriptor_size,) * 2
     state = MapElitesState(
         repertoire=repertoire,
         tracker=tracker.init(pipeline.spec),
         representation=pipeline.init_representation(key),
+        space_low=jnp.asarray(low, jnp.float32),
+        space_high=jnp.asarray(high, jnp.float32),
         config=config,
         pipeline=pipeline,
         grid=grid,
@@ -180,7 +224,7 @@ def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Op
         k_init, config.batch_size, pipeline.genome_size,
         std=config.init_std, low=config.genome_low, high=config.genome_high,
     )
-    state, _ = _evaluate_and_insert(state, genomes, k_eval)
+    state, _ = _evaluate_and_insert(state, genomes, k_eval, fit_space=adaptive_space(pipeline))
     return state
 
 
@@ -228,7 +272,10 @@ def step(state: MapElitesState, key: jax.Array) -> tuple[MapElitesState, dict]:
         genomes = variation.gaussian_mutation(k_var, r.genomes[parents[0]], sigma=config.mutation_sigma, **bounds)
     state, out = _evaluate_and_insert(state, genomes, k_eval)
     state = state.replace(tracker=tracker.next_generation(state.tracker))
+    state = refit.maybe_refit(state.pipeline, state, state.tracker.generation, key, after=_refit_space)
     out["generation"] = state.tracker.generation
+    if state.pipeline.representation.learned:
+        out["representation_fits"] = state.representation.fits
     return state, out
 
 
@@ -252,6 +299,6 @@ ALGORITHM = register(
         step=step,
         archive=archive,
         evaluations_per_step=lambda config: config.batch_size,
-        description="MAP-Elites on a grid or CVT archive of the descriptor space",
+        description="MAP-Elites on a grid or CVT archive of the descriptor space (AURORA in a learned one)",
     )
 )

@@ -101,7 +101,35 @@ def test_redescribe_replaces_the_representation_and_every_descriptor():
     np.testing.assert_allclose(new.population.descriptor, -np.asarray(state.population.descriptor), atol=1e-6)
 
 
-def test_map_elites_refuses_a_space_without_bounds_naming_the_alternatives():
+@pytest.mark.parametrize("archive", ["grid", "cvt"])
+def test_map_elites_in_a_learned_space_reinserts_its_elites_after_each_refit(archive):
+    """AURORA-style: the cells follow the learned space; after a refit every
+    elite sits in the cell of its recomputed descriptor, best reward first."""
+    from qd.algorithms import map_elites
+    from qd.archives import adaptive, grid as grid_archive
+
     algo = algorithms.get("me")
-    with pytest.raises(ValueError, match="learned representation 'pca'.*use ground_truth or projection"):
-        algo.init(algo.config_cls(batch_size=8), pipeline_of(PointTask(), "pca"), jax.random.PRNGKey(0))
+    pipeline = pipeline_of(PointTask(), "pca", representation_config={"size": 2, "refit_every": 3})
+    config = algo.config_cls(archive=archive, cells_per_dim=6, n_centroids=20, cvt_samples=2000, batch_size=16)
+    state = algo.init(config, pipeline, jax.random.PRNGKey(0))
+    step = jax.jit(algo.step)
+    for g in range(6):
+        state, out = step(state, jax.random.PRNGKey(g + 1))
+    rep = refit.representation_state(state)
+    assert int(rep.fits) == 2 and int(out["representation_fits"]) == 2
+    r = state.repertoire
+    filled = np.asarray(r.filled)
+    assert filled.sum() > 5
+    np.testing.assert_allclose(np.asarray(r.descriptors)[filled], np.asarray(pipeline.encode(rep, r.features))[filled],
+                               rtol=1e-4, atol=1e-4)
+    cells = np.asarray(map_elites._cells(state, r.descriptors))
+    assert np.all(cells[filled] == np.flatnonzero(filled))  # each elite in its own cell
+    unit = np.asarray(adaptive.normalise(r.descriptors, state.space_low, state.space_high))[filled]
+    assert unit.min() >= 0 and unit.max() <= 1
+
+
+def test_cma_me_refuses_a_space_without_bounds_naming_the_alternatives():
+    algo = algorithms.get("cmame")
+    with pytest.raises(ValueError, match="representation 'pca' has none.*'me' with archive 'cvt'"):
+        algo.init(algo.config_cls(n_emitters=2, emitter_batch_size=4, initial_batch=8),
+                  pipeline_of(PointTask(), "pca"), jax.random.PRNGKey(0))

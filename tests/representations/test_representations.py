@@ -25,8 +25,8 @@ def _evaluation(n=6, seed=0):
 
 def test_registry_lists_the_builtins_and_names_the_valid_ones():
     assert {"ground_truth", "projection", "pca"} <= set(representations.names())
-    with pytest.raises(ValueError, match="unknown representation 'autoencoder'; valid representations: .*pca"):
-        representations.make("autoencoder", SPEC)
+    with pytest.raises(ValueError, match="unknown representation 'vae'; valid representations: autoencoder, .*pca"):
+        representations.make("vae", SPEC)
     with pytest.raises(ValueError, match="unknown field.*'depth'.*valid fields: refit_every, size"):
         representations.make("pca", SPEC, depth=3)
     with pytest.raises(ValueError, match="size must be a positive integer"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,36 +28,43 @@ from runs.plotstyle import AREA_COLOURS, DPI, EXPLORATION, NO_AREA, PALETTE, pan
 if TYPE_CHECKING:
     from runs.compare import Group
 
-__all__ = ["draw", "plot_budget", "plot_finals"]
+__all__ = ["draw", "figures", "plot_budget", "plot_finals"]
 
 PANEL = (3.0, 2.6)  # inches per box-plot panel
 MAX_COLUMNS = 4
 
 
 def draw(groups: Sequence["Group"], table: pd.DataFrame, folder: Path) -> list[Path]:
-    """Draws every figure of every task; returns the files written."""
+    """Draws every figure of every task into `folder`; returns the files written."""
+    return [save(fig, folder / name) for name, fig in figures(groups, table)]
+
+
+def figures(groups: Sequence["Group"], table: pd.DataFrame) -> Iterator[tuple[str, Figure]]:
+    """(file name, figure) of every figure of every task, drawn one at a time.
+
+    Args:
+        groups: the groups compared (`runs.compare.group_runs`).
+        table: their table (`runs.compare.table`).
+    """
     from runs.compare import areas_of
 
-    written = []
     for task in dict.fromkeys(g.task for g in groups):
         members = [g for g in groups if g.task == task]
         runs = [r for g in members for r in g.runs]
-        end = min(r.evaluations for r in runs)
+        end = min(r.evaluations for r in runs)  # every band is over all its seeds
         frames = [_clip(r.metrics, end) for r in runs]
         labels = [f"{g.label} ({len(g.runs)} runs)" for g in members for _ in g.runs]
         for column, ylabel in (("coverage", "archive coverage"), ("explored_coverage", "explored coverage")):
             if any(column in f for f in frames):
-                fig = plot_curves(frames, column, labels=labels, band="iqr", ylabel=ylabel, percent=True,
-                                  title=f"{task}: {ylabel} (median, IQR)")
-                written.append(save(fig, folder / f"{task}-{column}.png"))
+                yield f"{task}-{column}.png", plot_curves(frames, column, labels=labels, band="iqr", ylabel=ylabel,
+                                                          percent=True, title=f"{task}: {ylabel} (median, IQR)")
         areas = areas_of(runs)
         if areas:
-            written.append(save(_max_reward(task, frames, labels, areas), folder / f"{task}-max_reward.png"))
-        written.append(save(plot_finals(table[table["task"] == task], members, task), folder / f"{task}-final.png"))
+            yield f"{task}-max_reward.png", _max_reward(task, frames, labels, areas)
+        yield f"{task}-final.png", plot_finals(table[table["task"] == task], members, task)
         budget = plot_budget(members, max(areas, default=-1) + 1, task)
         if budget is not None:
-            written.append(save(budget, folder / f"{task}-exploitation.png"))
-    return written
+            yield f"{task}-exploitation.png", budget
 
 
 def _clip(metrics: pd.DataFrame, end: float) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import yaml
 from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
-from runs import cli, compare, compare_stats
+from runs import cli, compare, compare_plots, compare_stats
 from runs.errors import RunDirError
 from tests.runs.run_fixtures import write_run
 
@@ -176,6 +176,22 @@ def test_groups_split_by_representation_and_settings_and_warn_on_budgets(tmp_pat
     assert [len(g.runs) for g in result.groups] == [1, 2, 1]
     assert warnings == list(result.warnings) and len(warnings) == 1
     assert "tiny / ns (algo.k=15): runs ended at different evaluations (1,000 to 2,000)" in warnings[0]
+
+
+def test_curves_stop_where_every_run_has_data_and_qd_score_shows_where_logged(tmp_path):
+    for seed in range(2):
+        synthetic(tmp_path / f"ns{seed}", "ns", seed, coverage=0.2, first=-1, budget=1000 * (seed + 1))
+        synthetic(tmp_path / f"me{seed}", "me", seed, coverage=0.3, first=-1,
+                  columns={"qd_score": [1.0, 2.0, 3.0 + seed]})
+    result = compare.compare([tmp_path / f"{a}{s}" for a in ("ns", "me") for s in range(2)], tmp_path / "out",
+                             plots=False)
+    qd = result.table[result.table["metric"] == "qd_score"].set_index("group")
+    assert qd.loc["me", "median"] == pytest.approx(3.5) and qd.loc["ns", "n"] == 0
+    assert "| ns | 2 | " in (tmp_path / "out" / "table.md").read_text()
+    assert list(result.stats.loc[result.stats["metric"] == "qd_score", "a"]) == []  # nothing to test against
+    drawn = dict(compare_plots.figures(result.groups, result.table))
+    lines = drawn["tiny-coverage.png"].axes[0].get_lines()
+    assert lines and max(line.get_xdata().max() for line in lines) == 1000  # ns seed 1 ran to 2000
 
 
 def test_runs_without_metrics_are_skipped_with_a_warning(sweep_dir, tmp_path):

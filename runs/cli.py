@@ -5,6 +5,8 @@
     divergent run --preset ns-hardmaze --set algo.population_size=64 --seed 3
     divergent resume runs_out/ns-hardmaze-seed0     continue after a stop
     divergent inspect runs_out/ns-hardmaze-seed0    summary and plots
+    divergent sweep --algos ns,me --tasks curling --seeds 0-4 --out runs_out/sweep
+    divergent compare runs_out/sweep                table, tests and plots of many runs
 
 Mistakes the user can fix (bad config keys or values, unknown names, a
 refusing run directory, a bad checkpoint, an unreadable file) print one red
@@ -352,6 +354,111 @@ def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspe
     summary = inspection.inspect_run(run_dir)
     if summary is not None and hasattr(inspection, "format_summary"):
         Console().print(inspection.format_summary(summary))
+
+
+@app.command()
+@_friendly
+def sweep(
+    spec: Optional[str] = typer.Argument(
+        None, metavar="[SPEC.yaml]", help="A YAML file with the keys algos, tasks, seeds, budget, sets, out "
+        "(flags given override it).",
+    ),
+    algos: Optional[str] = typer.Option(
+        None, "--algos", "-a", help="Algorithms, comma-separated; NAME[REP] runs NAME with representation REP."
+    ),
+    tasks: Optional[str] = typer.Option(None, "--tasks", "-t", help="Tasks, comma-separated."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Seeds: 0-9, 0,3,7 or 0-2,5."),
+    budget: Optional[str] = typer.Option(
+        None, "--budget", metavar="INTEGER", help="Evaluations per run, e.g. 20000 or 2e4."
+    ),
+    sets: List[str] = typer.Option(
+        [], "--set", "-s", metavar="[NAME:]KEY=VALUE",
+        help="Override a config key in every run, or with NAME: only in the runs of algorithm, representation "
+        "or task NAME "
+        "(e.g. random:algo.batch_size=8). Repeatable.",
+    ),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Sweep directory (default runs_out/sweep)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar per run, only one line per run."),
+) -> None:
+    """Run every algorithm on every task with every seed, one run after the other.
+
+    Each run is a normal run directory OUT/ALGO-TASK[-REP]-seedS; every config
+    is checked before the first run starts. OUT/index.csv lists each run's
+    status (done, failed, running, pending), wall time and error, rewritten
+    after every run. Running the same sweep again skips finished runs,
+    resumes unfinished ones and retries failed ones; a failed run does not
+    stop the others, but the exit status is 1. Ctrl-C stops the current run
+    cleanly (its checkpoint is written) and ends the sweep.
+    """
+    from runs import sweep as sweeps
+
+    spec_ = sweeps.spec_from_arguments(spec, algos=algos, tasks=tasks, seeds=seeds, budget=budget, sets=sets,
+                                       out=out)
+    console = Console()
+    enable_compile_cache()
+
+    def reporter():
+        if quiet:
+            return None
+        from runs.progress import RichReporter
+
+        class _SweepReporter(RichReporter):
+            def close(self) -> None:  # a run that failed mid-way leaves no live bar behind
+                if self._progress is not None:
+                    self._progress.stop()  # idempotent
+
+        return _SweepReporter(console)
+
+    try:
+        result = sweeps.run_sweep(spec_, notify=lambda line: console.print(Text(line), soft_wrap=True),
+                                  reporter=reporter)
+    except KeyboardInterrupt:  # while the configs were checked, before any run
+        Console(stderr=True).print(Text("interrupted before the first run; nothing ran", style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    done, failed = result.count(sweeps.DONE), result.failed
+    console.print(Text(f"sweep: {done} done, {len(failed)} failed, {len(result.rows) - done - len(failed)} "
+                       f"remaining -> {result.out / sweeps.INDEX}", style="bold"), soft_wrap=True)
+    for row in failed:
+        Console(stderr=True).print(Text(f"failed: {row.run_dir}: {row.error}", style="red"), soft_wrap=True)
+    if result.interrupted:
+        Console(stderr=True).print(Text("interrupted; run the same sweep again to continue", style="yellow"))
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_friendly
+def compare(
+    dirs: List[Path] = typer.Argument(
+        ..., metavar="DIR...", help="Run directories and/or sweep directories (holding runs)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o",
+        help="Output folder (default FIRST_DIR/comparison for a sweep directory, else ./comparison).",
+    ),
+) -> None:
+    """Compare runs or sweeps by task and algorithm: tables, tests and plots.
+
+    Writes into --out: table.csv and table.md (median and IQR over seeds of
+    each run's final coverage, explored coverage, uniformity, areas found,
+    QD-score, first find and max reward per area; arrows say which values are
+    better), stats.csv and stats.md (pairwise one-sided Mann-Whitney U tests,
+    Holm-corrected per task and metric) and plots/ (curves with IQR bands,
+    final-value box plots, exploitation budget per area of emitter methods).
+    """
+    from runs import compare as comparison
+
+    stderr = Console(stderr=True)
+    result = comparison.compare(
+        dirs, out, warn=lambda line: stderr.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True)
+    )
+    runs_ = sum(len(g.runs) for g in result.groups)
+    better = result.stats[result.stats["better"] != ""] if len(result.stats) else result.stats
+    Console().print(Text(
+        f"compared {runs_} runs in {len(result.groups)} groups; {len(better)} significant differences "
+        f"(Holm-adjusted p < 0.05) -> {result.out}/table.md, stats.md, plots/ ({len(result.files) - 4} plots)"
+    ), soft_wrap=True)
 
 
 def _loop():

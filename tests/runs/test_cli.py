@@ -43,7 +43,7 @@ def assert_one_red_line(result, *words):
         assert word in lines[0]
 
 
-@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["resume"], ["inspect"]])
+@pytest.mark.parametrize("command", [[], ["list"], ["run"], ["resume"], ["inspect"], ["sweep"], ["compare"]])
 def test_every_command_explains_itself(invoke, command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0

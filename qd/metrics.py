@@ -7,6 +7,9 @@
   cell histogram and the uniform distribution over the cells, following
   ``scipy.spatial.distance.jensenshannon``; used in Paolo et al. 2021,
   "Sparse reward exploration via novelty search and emitters" (SERENE).
+- Time coverage: the coverage of the archive's positions at each recorded
+  time of the episode (replaying the archive), showing when in the episode
+  the archive's behaviours spread out; TAXONS' "time coverage".
 - QD-score: sum over filled cells of (reward - offset), as pyribs' offset.
 - Reward areas: found or not, evaluations until first found, max reward and
   number of evaluations ending in each area, accumulated across batches.
@@ -126,6 +129,49 @@ def coverage(
     """
     counts = cell_histogram(points, low, high, cells, mask)
     return jnp.mean(counts > 0, dtype=jnp.float32)
+
+
+def time_coverage(trajectories: Array, mask: Optional[Array], spec) -> Array:
+    """Coverage of the task's coverage grid by the positions at each time.
+
+    Positions are mapped to the descriptor space as the ground-truth
+    descriptor maps the final one (`TaskSpec.world_to_descriptor`, linear
+    from the world bounds to the first two descriptor bounds), so for tasks
+    whose descriptor is the final position the last entry is the archive's
+    `coverage`.
+
+    Args:
+        trajectories: [N, T, 2] world (x, y) positions, e.g.
+            `Evaluation.trajectory` of the replayed archive.
+        mask: optional [N] bool, rows to count (e.g. filled and valid).
+        spec: the task's `TaskSpec` (static: world and descriptor bounds,
+            `grid_shape`).
+
+    Returns:
+        [T] float32 coverage in [0, 1] at each time.
+
+    Raises:
+        ValueError: trajectories not [N, T, 2], or a mask of another length.
+    """
+    trajectories = jnp.asarray(trajectories, jnp.float32)
+    if trajectories.ndim != 3 or trajectories.shape[2] != 2:
+        raise ValueError(f"trajectories must have shape [N, T, 2], got {trajectories.shape}")
+    grid = grid_archive.GridSpec(tuple(spec.descriptor_low[:2]), tuple(spec.descriptor_high[:2]),
+                                 tuple(spec.grid_shape))
+    world = (tuple(map(float, spec.world_low)), tuple(map(float, spec.world_high)))
+    return _time_coverage(grid, world, trajectories, resolve_mask(mask, trajectories.shape[0]))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _time_coverage(grid: grid_archive.GridSpec, world, trajectories: Array, mask: Array) -> Array:
+    lo_w, hi_w = (jnp.asarray(b, jnp.float32) for b in world)
+    lo_d, hi_d = jnp.asarray(grid.low, jnp.float32), jnp.asarray(grid.high, jnp.float32)
+    points = lo_d + (trajectories - lo_w) / (hi_w - lo_w) * (hi_d - lo_d)  # [N, T, 2]
+
+    def at(points_t):  # [N, 2] -> coverage
+        return jnp.mean(_histogram(grid, points_t, mask) > 0, dtype=jnp.float32)
+
+    return jax.vmap(at, in_axes=1)(points)
 
 
 @functools.partial(jax.jit, static_argnames="base")

@@ -339,8 +339,13 @@ def resume(
 
 @app.command()
 @_friendly
-def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspect.")) -> None:
-    """Summarise a run (reward areas found, coverage, archive) and draw its plots."""
+def inspect(
+    run_dir: Path = typer.Argument(..., help="The run directory to inspect."),
+    replay: bool = typer.Option(True, "--replay/--no-replay",
+                                help="Roll the archive out again for the time coverage and the autoencoder's "
+                                     "reconstructions (a few generations' worth of evaluations)."),
+) -> None:
+    """Summarise a run (reward areas found, coverage, time coverage, archive) and draw its plots."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"{run_dir} is a file, not a run directory")
     if not run_dir.is_dir():
@@ -351,7 +356,7 @@ def inspect(run_dir: Path = typer.Argument(..., help="The run directory to inspe
         if error.name != "runs.inspect":
             raise
         fail("`divergent inspect` is not available in this version (runs/inspect.py is missing)")
-    summary = inspection.inspect_run(run_dir)
+    summary = inspection.inspect_run(run_dir) if replay else inspection.inspect_run(run_dir, replay=False)
     if summary is not None and hasattr(inspection, "format_summary"):
         Console().print(inspection.format_summary(summary))
 

@@ -4,9 +4,17 @@
     rich.print(format_summary(summary))           # what `divergent inspect DIR` prints
 
 Reads only the plain files of docs/architecture.md (config.yaml, metrics.csv,
-archive.npz, and extras.npz when the algorithm saved extras), so it works on
-any finished run, also one copied off a cluster, and tolerates metrics it does
-not know: it plots the columns that are there.
+archive.npz, and extras.npz / representation.npz when the run saved them), so
+it works on any finished run, also one copied off a cluster, and tolerates
+metrics it does not know: it plots the columns that are there.
+
+With `replay` (the default when drawing), the archive's genomes are rolled
+out again on the run's task (`runs.replay`) for the time coverage (coverage
+of the grid by the archive's positions at each of ~100 times of the episode)
+and, for the autoencoder, the final views that `reconstructions.png` shows.
+Runs in a learned space (config.yaml's ``representation`` is not
+``ground_truth``) also get `latent.png`, `surprise.png` (when the metrics
+log ``mean_surprise``) and their refits marked on `coverage.png`.
 """
 from __future__ import annotations
 
@@ -23,7 +31,7 @@ from rich.table import Table
 from rich.console import Group, RenderableType
 
 from runs import extras as run_extras
-from runs import extras_plots, plots
+from runs import extras_plots, learned, learned_plots, plots
 from runs.errors import RunDirError
 from runs.load import read_metrics
 from runs.rundir import RunDir, group_extras, read_text
@@ -52,7 +60,10 @@ MISSING = {
 # Legend names of the coverage columns qd.tracker logs.
 COVERAGE_NAMES = {"coverage": "archive", "explored_coverage": "all evaluated"}
 PLOT_FILES = ("archive_reward.png", "archive_generation.png", "coverage.png", "rewards.png",
-              "coverage_cells.png", "grid_heatmap.png", "reward_archive.png", "emitters.png")
+              "coverage_cells.png", "grid_heatmap.png", "reward_archive.png", "emitters.png",
+              "time_coverage.png", "latent.png", "reconstructions.png", "surprise.png")
+# Archived views shown with their reconstructions (spread over the archive).
+RECONSTRUCTIONS = 8
 
 
 def read_run(run_dir: str | Path) -> tuple[dict, pd.DataFrame, dict[str, np.ndarray]]:
@@ -106,6 +117,7 @@ def inspect_run(
     spec: Any = None,
     start: Optional[tuple[float, float]] = None,
     draw: bool = True,
+    replay: Optional[bool] = None,
 ) -> Summary:
     """Writes the plots of a run into ``run_dir/plots/`` and summarises it.
 
@@ -118,7 +130,13 @@ def inspect_run(
     has them (SERENE), ``reward_archive.png`` (the reward archive on the map,
     with a zoom on each reward area) and ``emitters.png`` (each emitter's
     lifetime and outcome, and the budget split between exploration and the
-    exploitation of each area).
+    exploitation of each area). Replaying the archive adds
+    ``time_coverage.png`` (coverage at each time of the episode); runs in a
+    learned space add ``latent.png`` (the archive in the representation's
+    space, PCA to 2-D, coloured by final x, final y and reward),
+    ``reconstructions.png`` (the autoencoder's: archived final views and
+    their reconstructions) and ``surprise.png`` (``mean_surprise``, when
+    logged), and mark their refits on ``coverage.png``.
 
     Args:
         run_dir: the run directory.
@@ -127,6 +145,9 @@ def inspect_run(
         start: world (x, y) of the start to mark on the maps; default: the
             task's, when the task is built here.
         draw: write the plots (~0.5 s each); False only summarises.
+        replay: roll the archive out again for the time coverage and the
+            views to reconstruct (one batched rollout of the archive, i.e. a
+            few generations' worth of evaluations); default: `draw`.
 
     Returns:
         The summary.
@@ -138,6 +159,7 @@ def inspect_run(
     config, metrics, archive = read_run(run_dir)
     extras = read_extras(run_dir)
     notes: list[str] = []
+    problem = None
     if spec is None:
         spec, task_start, problem = spec_from_config(config)
         start = start if start is not None else task_start
@@ -148,9 +170,14 @@ def inspect_run(
         notes.append("metrics.csv has no rows yet")
     if _x_column(metrics) is None and not metrics.empty:
         notes.append("metrics.csv has neither 'evaluations' nor 'generation'; no curves")
+    replayed, reconstructions = None, None
+    if draw if replay is None else replay:
+        replayed, reconstructions = _replay(run_dir, config, archive, notes, draw=draw,
+                                            task_built=problem is None)
     paths = []
     if draw:
-        for name, fig in run_figures(spec, config, metrics, archive, start, extras=extras):
+        for name, fig in run_figures(spec, config, metrics, archive, start, extras=extras, replayed=replayed,
+                                     reconstructions=reconstructions):
             paths.append(plots.save(fig, run_dir / "plots" / name))
     coverage = last_value(metrics, "coverage")
     if coverage is None:  # not logged: the final archive's, as qd.metrics.coverage computes it
@@ -175,7 +202,76 @@ def inspect_run(
         emitters=run_extras.emitter_summaries(extras, metrics, len(getattr(spec, "reward_areas", ()))),
         emitter_counters=run_extras.emitter_counters(metrics),
         reward_archive_size=_reward_archive_size(extras),
+        representation=_name(config.get("representation", "ground_truth")),
+        representation_fits=_int_or_none(last_value(metrics, learned.FITS_COLUMN)),
+        time_coverage=float(replayed.time_coverage[-1]) if replayed is not None else None,
+        time_coverage_mean=float(np.mean(replayed.time_coverage)) if replayed is not None else None,
+        time_points=len(replayed.time_coverage) if replayed is not None else None,
     )
+
+
+def _replay(run_dir: Path, config: Mapping, archive: Mapping[str, np.ndarray], notes: list[str], *, draw: bool,
+            task_built: bool = True):
+    """Replays the archive (`runs.replay`): (Replay or None, (views,
+    reconstructions, errors, archive rows) or None); why not, in `notes`
+    (`task_built`: False when a note already says the task cannot be built)."""
+    if not len(archive["reward"]):
+        notes.append("no time coverage: the archive is empty")
+        return None, None
+    if "genome" not in archive:
+        notes.append("no time coverage: archive.npz has no genomes to replay")
+        return None, None
+    if not task_built:  # already noted: no task, nothing to replay on
+        return None, None
+    from runs.config import from_dict
+
+    try:
+        run_config = from_dict(config, str(run_dir / "config.yaml"))
+    except Exception as error:  # the maps and curves are still worth drawing
+        notes.append(f"no time coverage: cannot rebuild the run's config ({shorten(str(error))})")
+        return None, None
+    from runs import replay as run_replay
+
+    params, representation = None, None
+    if draw and run_config.representation == "autoencoder":
+        saved = RunDir(run_dir).read_representation()
+        if not saved:
+            notes.append("no reconstructions: the run saved no representation.npz (written by newer versions)")
+        else:
+            try:
+                representation = run_config.make_pipeline().representation
+                params = learned.restore_params(representation, saved)
+            except Exception as error:
+                notes.append(f"no reconstructions: {shorten(str(error))}")
+                representation = None
+    gt = archive["gt_descriptor"]
+    rows = learned.spread_rows(gt, RECONSTRUCTIONS) if representation is not None else None
+    try:
+        replayed = run_replay.replay_archive(run_config, archive["genome"], gt, view_rows=rows)
+    except Exception as error:
+        notes.append(f"no time coverage: replaying the archive failed ({type(error).__name__}: "
+                     f"{shorten(str(error))})")
+        return None, None
+    if replayed.mismatched:
+        notes.append(f"{replayed.mismatched:,} of {len(gt):,} replayed policies end elsewhere than archived "
+                     "(a task with a random start?): the time coverage is of the replays")
+    invalid = int(np.sum(~replayed.valid))
+    if invalid:
+        notes.append(f"{invalid:,} replayed policies produced NaN/inf and are left out of the time coverage")
+    reconstructions = None
+    if representation is not None and replayed.views is not None and len(replayed.views):
+        out, errors = learned.reconstruct(representation, params, replayed.views)
+        reconstructions = (replayed.views, out, errors, rows)
+    return replayed, reconstructions
+
+
+def _position_labels(spec, gt: np.ndarray) -> list[str]:
+    """"(x, y)": the final position in world coordinates, one per row of `gt`."""
+    if not len(gt):
+        return []
+    span = float(np.max(np.subtract(spec.world_high, spec.world_low)))
+    decimals = int(np.clip(2 - np.floor(np.log10(span)), 0, 6)) if span > 0 else 2  # 2.7 -> 2, 600 -> 0
+    return [f"({x:.{decimals}f}, {y:.{decimals}f})" for x, y in plots.descriptor_to_world(spec, gt)]
 
 
 def _reward_archive_size(extras: Mapping[str, Mapping[str, np.ndarray]]) -> Optional[int]:
@@ -185,7 +281,8 @@ def _reward_archive_size(extras: Mapping[str, Mapping[str, np.ndarray]]) -> Opti
 
 def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapping[str, np.ndarray],
                 start: Optional[tuple[float, float]] = None, *,
-                extras: Optional[Mapping[str, Mapping[str, np.ndarray]]] = None):
+                extras: Optional[Mapping[str, Mapping[str, np.ndarray]]] = None,
+                replayed=None, reconstructions=None):
     """The figures of a run, unsaved (for notebooks; `inspect_run` saves them).
 
     Args:
@@ -195,6 +292,9 @@ def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapp
         archive: archive.npz's arrays.
         start: world (x, y) of the start, or None.
         extras: extras.npz by group (`read_extras`), or None.
+        replayed: the archive's `runs.replay.Replay`, for time_coverage.png.
+        reconstructions: (views, reconstructions, errors, archive rows)
+            for reconstructions.png.
 
     Yields:
         (file name, Figure) pairs, in the order of `PLOT_FILES`, for the plots
@@ -213,8 +313,10 @@ def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapp
         yield "archive_generation.png", plots.plot_archive_map(
             spec, gt, archive["generation"], colour_label="generation added", cmap="cividis", start=start,
             title="final archive by age")
+    in_learned_space = learned.is_learned_space(config)
+    refits = learned.refit_moments(metrics, x) if in_learned_space else np.zeros(0)
     if x is not None:
-        yield "coverage.png", _coverage_figure(spec, metrics, x)
+        yield "coverage.png", _coverage_figure(spec, metrics, x, refits)
         yield "rewards.png", _rewards_figure(spec, metrics, x)
     yield "coverage_cells.png", plots.plot_coverage_grid(spec, gt, start=start)
     shape = grid_shape_of(config, archive, spec)
@@ -225,6 +327,22 @@ def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapp
             vmin=0.0 if sparse else None, vmax=1.0 if sparse else None,
             y_down=same_as_gt and getattr(spec, "image_y_down", False))
     yield from _extras_figures(spec, metrics, archive, start, extras or {})
+    if replayed is not None:
+        yield "time_coverage.png", learned_plots.plot_time_coverage(
+            replayed.steps, replayed.time_coverage, episode_length=replayed.episode_length,
+            grid_shape=tuple(getattr(spec, "grid_shape", (50, 50))), archive_size=len(reward))
+    if in_learned_space and "descriptor" in archive and len(reward):
+        points, labels = learned.latent_2d(archive["descriptor"])
+        yield "latent.png", learned_plots.plot_latent(
+            points, labels, plots.descriptor_to_world(spec, gt), reward,
+            units=plots.UNITS.get(getattr(spec, "name", ""), "world units"),
+            representation=_name(config.get("representation")), sparse=sparse)
+    if reconstructions is not None:
+        views, out, errors, rows = reconstructions
+        yield "reconstructions.png", learned_plots.plot_reconstructions(
+            views, out, errors, labels=_position_labels(spec, gt[rows]))
+    if in_learned_space and x is not None and "mean_surprise" in metrics:
+        yield "surprise.png", learned_plots.plot_surprise(metrics, x, refits)
 
 
 def _extras_figures(spec, metrics: pd.DataFrame, archive: Mapping[str, np.ndarray], start, extras: Mapping):
@@ -248,8 +366,9 @@ def _x_column(metrics: pd.DataFrame) -> Optional[str]:
     return next((c for c in ("evaluations", "generation") if c in metrics and len(metrics)), None)
 
 
-def _coverage_figure(spec, metrics: pd.DataFrame, x: str):
-    """Coverage column(s) and, beside them, the archive size."""
+def _coverage_figure(spec, metrics: pd.DataFrame, x: str, refits=()):
+    """Coverage column(s) and, beside them, the archive size; the refits of a
+    learned representation as vertical lines on both."""
     fig, (left, right) = plots.panels(2)
     covers = [c for c in metrics.columns if c == "coverage" or c.endswith("_coverage")]
     rows, cols = tuple(getattr(spec, "grid_shape", (50, 50)))
@@ -257,6 +376,8 @@ def _coverage_figure(spec, metrics: pd.DataFrame, x: str):
                       ylabel=f"coverage ({rows}×{cols} cells)", title="coverage",
                       column_labels={c: COVERAGE_NAMES.get(c, c.removesuffix("_coverage")) for c in covers})
     plots.plot_curves(metrics, ["archive_size"], x=x, ax=right, ylabel="policies", title="archive size")
+    learned_plots.mark_refits(left, refits)
+    learned_plots.mark_refits(right, refits, legend=False)
     return fig
 
 
@@ -306,6 +427,12 @@ def format_summary(summary: Summary) -> RenderableType:
         table.add_row("wall time", _duration(s.wall_time))
     explored = f", all evaluated {100 * s.explored_coverage:.1f}%" if s.explored_coverage is not None else ""
     table.add_row("coverage", f"archive {100 * s.coverage:.1f}%{explored}")
+    if s.time_coverage is not None:
+        table.add_row("time coverage", f"final {100 * s.time_coverage:.1f}%, mean over the episode "
+                                       f"{100 * s.time_coverage_mean:.1f}% ({s.time_points} times)")
+    if s.representation not in ("ground_truth", "?"):
+        fits = f", {s.representation_fits:,} refits" if s.representation_fits is not None else ""
+        table.add_row("representation", f"{escape(s.representation)}{fits}")
     table.add_row("archive size", f"{s.archive_size:,}", end_section=s.reward_archive_size is None)
     if s.reward_archive_size is not None:
         table.add_row("reward archive", f"{s.reward_archive_size:,} rewarded agents", end_section=True)

@@ -5,6 +5,8 @@
     run.metrics           # pandas DataFrame, one row per logged generation
     run.archive["genome"] # NumPy arrays of archive.npz
     run.extras["reward_archive"]["reward"]   # extras.npz by group, then column
+    run.representation["fits"]               # representation.npz: "fits", "name", "params/<path>"
+    run.representation_params()              # its parameter pytree, as `encode` takes it
 """
 from __future__ import annotations
 
@@ -43,6 +45,10 @@ class Run:
             area, created, ended, evaluations, steps, improvement,
             best_reward, outcome, ancestor_x, ancestor_y: one row per
             emitter; outcome codes in `qd.emitter_history`).
+        representation: representation.npz as name -> array: "fits"
+            (refits done), "name" and the parameter leaves
+            "params/<path>" (`runs.rundir`); empty for the ground truth
+            and while the run has not stopped yet.
     """
 
     path: Path
@@ -50,6 +56,21 @@ class Run:
     metrics: "pd.DataFrame"
     archive: dict
     extras: dict = dataclasses.field(default_factory=dict)
+    representation: dict = dataclasses.field(default_factory=dict)
+
+    def representation_params(self):
+        """The representation's final parameters as the pytree its `encode`
+        takes (`runs.learned.restore_params`), None when the run saved none.
+
+        Raises:
+            RunDirError: representation.npz does not match the run's
+                representation.
+        """
+        if not self.representation:
+            return None
+        from runs import learned
+
+        return learned.restore_params(self.config.make_pipeline().representation, self.representation)
 
     @property
     def complete(self) -> bool:
@@ -73,11 +94,12 @@ def load(path: str | Path) -> Run:
         path: the directory `divergent run` wrote.
 
     Returns:
-        A `Run` with `.config`, `.metrics`, `.archive` and `.extras`.
+        A `Run` with `.config`, `.metrics`, `.archive`, `.extras` and
+        `.representation`.
 
     Raises:
         RunDirError: not a run directory, or an unreadable metrics.csv,
-            archive.npz or extras.npz (corrupt, not what a run writes, arrays
+            archive.npz, extras.npz or representation.npz (corrupt, not what a run writes, arrays
             that disagree in length).
         ConfigError: its config.yaml is invalid.
     """
@@ -85,7 +107,8 @@ def load(path: str | Path) -> Run:
     metrics = read_metrics(run_dir.metrics_path)
     archive = run_dir.read_archive()
     extras = rundir.group_extras(run_dir.read_extras())
-    return Run(path=run_dir.path, config=config, metrics=metrics, archive=archive, extras=extras)
+    return Run(path=run_dir.path, config=config, metrics=metrics, archive=archive, extras=extras,
+               representation=run_dir.read_representation())
 
 
 def read_metrics(path: Path) -> "pd.DataFrame":

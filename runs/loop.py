@@ -7,6 +7,7 @@
         every log_every generations:        metrics -> host -> metrics.csv
         every checkpoint_every generations: state -> checkpoints/ (and at the end)
     algo.extras(state) -> extras.npz        (only algorithms that have extras)
+    representation parameters -> representation.npz   (runs.learned; not for the ground truth)
     algo.archive(state) -> archive.npz
 
 Determinism: generation g's key is ``fold_in(loop_key, g)``, a pure function
@@ -35,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from runs import checkpoint, preflight, rundir
+from runs import checkpoint, learned, preflight, rundir
 from runs.config import RunConfig
 from runs.errors import CheckpointError, ConfigError, RunDirError
 
@@ -274,6 +275,9 @@ def _run(config: RunConfig, run_dir: rundir.RunDir, ready, ckpt, reporter: Optio
     if algo.extras is not None:
         # Before archive.npz, which marks a stopped run: a run with an archive has its extras.
         run_dir.write_extras(_extras_arrays(algo, state))
+    representation = learned.representation_arrays(state, config.representation)
+    if representation:  # also before archive.npz; none for the ground truth
+        run_dir.write_representation(representation)
     archive = _archive_arrays(algo, state)
     run_dir.write_archive(archive)
     result = RunResult(

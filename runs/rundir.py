@@ -9,7 +9,24 @@
                         for algorithms that have extras: arrays named
                         "<group>/<column>", e.g. SERENE's "reward_archive/reward"
                         and "emitters/outcome"
+    DIR/representation.npz  the representation's final parameters, for runs
+                        whose representation has any (projection, PCA,
+                        autoencoder; not the ground truth): "fits" (refits
+                        done), "name" (the representation) and one array
+                        per parameter leaf, "params/<path>" with the pytree
+                        path joined by "/", e.g.
+                        "params/params/encoder_convs_0/kernel"
     DIR/plots/          figures (runs.plots)
+
+Why representation.npz is its own file rather than columns of extras.npz:
+extras.npz is the algorithm's (`Algorithm.extras`, written only for
+algorithms that have extras, grouped by what the algorithm keeps), while the
+representation is orthogonal to the algorithm: every algorithm in a learned
+space has one, also those without extras. A separate file also keeps
+extras.npz's groups one-row-per-item tables, and lets `divergent inspect`
+read the weights (the autoencoder's are ~0.1-1 MB) without the rest. It is
+written atomically before archive.npz (whose presence marks a stopped run),
+like extras.npz, so a run with an archive has its representation.
 
 A directory holding another run is never overwritten by accident: `create`
 refuses unless asked to overwrite, and says `divergent resume DIR` when it
@@ -36,9 +53,10 @@ METRICS = "metrics.csv"
 CHECKPOINTS = "checkpoints"
 ARCHIVE = "archive.npz"
 EXTRAS = "extras.npz"
+REPRESENTATION = "representation.npz"
 PLOTS = "plots"
 # What --overwrite removes: only what a run writes, never a user's other files.
-OWNED = (CONFIG, METRICS, CHECKPOINTS, ARCHIVE, EXTRAS, PLOTS)
+OWNED = (CONFIG, METRICS, CHECKPOINTS, ARCHIVE, EXTRAS, REPRESENTATION, PLOTS)
 ARCHIVE_FIELDS = ("genome", "descriptor", "gt_descriptor", "reward", "reward_area")
 
 
@@ -74,6 +92,10 @@ class RunDir:
     @property
     def extras_path(self) -> Path:
         return self.path / EXTRAS
+
+    @property
+    def representation_path(self) -> Path:
+        return self.path / REPRESENTATION
 
     @property
     def plots(self) -> Path:
@@ -174,6 +196,23 @@ class RunDir:
         if not self.extras_path.is_file():
             return {}
         return read_npz(self.extras_path)
+
+    def write_representation(self, arrays: Mapping[str, np.ndarray]) -> Path:
+        """Writes representation.npz atomically ("fits", "name",
+        "params/<path>"; plain arrays, no pickles)."""
+        plain = {k: np.asarray(v) for k, v in arrays.items()}
+        return write_atomic(self.representation_path, lambda f: np.savez(f, **plain))
+
+    def read_representation(self) -> dict[str, np.ndarray]:
+        """representation.npz as a flat {name: array}; {} when the run has none
+        (a representation without parameters, or a run that has not stopped).
+
+        Raises:
+            RunDirError: the file exists but cannot be read.
+        """
+        if not self.representation_path.is_file():
+            return {}
+        return read_npz(self.representation_path)
 
     def read_archive(self) -> dict[str, np.ndarray]:
         """archive.npz as {name: array}; {} while the run has not stopped yet.

@@ -83,6 +83,15 @@ class Summary:
             exploit_evaluations, reward_archive_size; those logged).
         reward_archive_size: agents in the saved reward archive, None when
             the run saved none.
+        representation: config.yaml's representation ("ground_truth" by
+            default).
+        representation_fits: refits of a learned representation (last
+            logged ``representation_fits``), None if not logged.
+        time_coverage: coverage of the grid by the replayed archive's
+            positions at the last recorded time (`qd.metrics.time_coverage`),
+            None when the archive was not replayed.
+        time_coverage_mean: its mean over the recorded times, None likewise.
+        time_points: the recorded times, None likewise.
     """
 
     run_dir: Path
@@ -102,6 +111,11 @@ class Summary:
     emitters: tuple["EmitterAreaSummary", ...] = ()
     emitter_counters: Mapping[str, int] = dataclasses.field(default_factory=dict)
     reward_archive_size: Optional[int] = None
+    representation: str = "ground_truth"
+    representation_fits: Optional[int] = None
+    time_coverage: Optional[float] = None
+    time_coverage_mean: Optional[float] = None
+    time_points: Optional[int] = None
 
     @property
     def areas_found(self) -> int:

@@ -102,3 +102,49 @@ def test_area_stats_accumulate_across_batches():
     np.testing.assert_array_equal(stats.count, [3, 2, 0])
     with pytest.raises(ValueError, match="n_areas"):
         metrics.init_area_stats(0)
+
+
+def _time_coverage_numpy(trajectories, mask, spec):
+    """Direct computation: per time, map world -> descriptor, count distinct cells."""
+    lo_w, hi_w = np.asarray(spec.world_low, np.float64), np.asarray(spec.world_high, np.float64)
+    lo_d, hi_d = np.asarray(spec.descriptor_low[:2], np.float64), np.asarray(spec.descriptor_high[:2], np.float64)
+    cells = np.asarray(spec.grid_shape)
+    out = []
+    for t in range(trajectories.shape[1]):
+        points = lo_d + (trajectories[:, t].astype(np.float64) - lo_w) / (hi_w - lo_w) * (hi_d - lo_d)
+        keep = mask & np.all(np.isfinite(points), axis=1)
+        index = np.floor(np.clip((cells * (points[keep] - lo_d) + 1e-6) / (hi_d - lo_d), 0, cells - 1)).astype(int)
+        out.append(len({tuple(i) for i in index}) / cells.prod())
+    return np.asarray(out)
+
+
+def test_time_coverage_matches_a_direct_numpy_computation():
+    from tasks.spec import TaskSpec
+
+    # A world of [0, 600]^2 px mapped to descriptors [0, 1]^2 (as HardMaze), a 20 x 10 grid.
+    spec = TaskSpec(name="t", observation_size=1, action_size=1, episode_length=10, descriptor_low=(0.0, 0.0),
+                    descriptor_high=(1.0, 1.0), reward_areas=(), world_low=(0.0, 0.0), world_high=(600.0, 600.0),
+                    grid_shape=(20, 10))
+    rng = np.random.default_rng(0)
+    n, t = 60, 7
+    start = np.full((n, 1, 2), 300.0)
+    # Spreading out from one start: coverage grows with time.
+    steps = rng.normal(0, 40, (n, t, 2))
+    steps[:, 0] = 0.0
+    trajectories = start + np.cumsum(steps, axis=1)
+    trajectories[:3, 2] = [[-50.0, 10.0], [700.0, 700.0], [np.nan, 5.0]]  # outside: edge cells; NaN: never
+    trajectories = trajectories.astype(np.float32)
+    mask = rng.random(n) < 0.8
+    got = np.asarray(metrics.time_coverage(trajectories, mask, spec))
+    want = _time_coverage_numpy(trajectories, mask, spec)
+    assert got.shape == (t,) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-7)
+    assert got[0] == pytest.approx(1 / 200)  # every masked-in policy starts in one cell
+    # The last time point is the archive's coverage of the final positions.
+    final = (trajectories[:, -1] / 600.0).astype(np.float32)
+    assert got[-1] == pytest.approx(float(metrics.coverage(final, (0, 0), (1, 1), (20, 10), mask=mask)))
+    # jit-able with the spec closed over; no mask counts every row.
+    jitted = jax.jit(lambda x: metrics.time_coverage(x, None, spec))
+    np.testing.assert_allclose(jitted(trajectories), _time_coverage_numpy(trajectories, np.ones(n, bool), spec))
+    with pytest.raises(ValueError, match=r"\[N, T, 2\]"):
+        metrics.time_coverage(trajectories[..., :1], mask, spec)

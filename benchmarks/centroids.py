@@ -2,7 +2,7 @@
 
 1024 descriptors against 10,000 CVT centroids, jitted, median time per call.
 QDax 0.5's ``get_cells_indices`` vmaps a broadcast (x - c)^2 per descriptor;
-``qd.cvt_archive.nearest_centroid`` uses |c|^2 - 2 x.c with a GEMM, in blocks
+``qd.archives.centroids.nearest_centroid`` uses |c|^2 - 2 x.c with a GEMM, in blocks
 of centroids.
 
 Usage:
@@ -24,7 +24,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from qd.archives.cvt import DEFAULT_BLOCK_SIZE, nearest_centroid  # noqa: E402
+from qd.archives.centroids import DEFAULT_BLOCK_SIZE, nearest_centroid  # noqa: E402
 
 
 def median_ms(fn, *args, reps: int = 30) -> float:

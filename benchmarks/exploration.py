@@ -9,6 +9,11 @@ coverage and the coverage of every evaluated policy on the task's 50x50 grid,
 how many seeds found each reward area, the evaluations to first find, and
 the best reward reached in each area (0 for a seed that did not find it).
 Results are also written as CSV (--csv) for later statistics.
+
+--set overrides an algorithm's config with dotted keys as `divergent run
+--set algo.<key>` does, prefixed by the algorithm's name; nested sections
+take one more dot (SERENE: `serene.emitters_per_step=1`, `serene.ns.k=10`,
+`serene.emitter.kind=cma`, `serene.scheduler.chunk_size=500`).
 """
 import argparse
 import time
@@ -20,13 +25,17 @@ import yaml
 
 import tasks
 from qd import algorithms as algorithm
+from qd import pipeline as qd_pipeline
 from runs.loop import own_buffers
+from runs.typed import from_plain
 
 
-def run(name: str, task, budget: int, seed: int, overrides: dict) -> dict:
+def run(name: str, pipeline, budget: int, seed: int, overrides: dict) -> dict:
     algo = algorithm.get(name)
-    config = algo.config_cls(**overrides.get(name, {}))
-    state = algo.init(config, task, jax.random.PRNGKey(seed))
+    # As `divergent run` builds it: nested sections from nested mappings,
+    # values checked and coerced, unknown keys named.
+    config = from_plain(algo.config_cls, overrides.get(name, {}), name)
+    state = algo.init(config, pipeline, jax.random.PRNGKey(seed), budget=budget)
     state = own_buffers(state)  # the step donates its state, as in runs/loop.py
     step = jax.jit(algo.step, donate_argnums=0)
     base = jax.random.PRNGKey(seed + 10_000)
@@ -48,20 +57,28 @@ def main() -> None:
     parser.add_argument("--algorithms", nargs="+", default=["ns", "random", "me", "cmaes"])
     parser.add_argument("--csv", default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="ALGO.FIELD=VALUE",
-                        help="config overrides, e.g. serene.emitters_per_step=1 (values parsed as YAML)")
+                        help="config overrides, e.g. serene.emitters_per_step=1 or serene.ns.k=10 "
+                        "(values parsed as YAML)")
     args = parser.parse_args()
     task = tasks.make(args.task)
+    pipeline = qd_pipeline.make(task, "ground_truth", shard=True)  # as `divergent run` by default
     n_areas = len(task.spec.reward_areas)
     print(f"machine: {_setup.machine()}; task {args.task}, budget {args.budget:,} episodes, {args.seeds} seeds")
     overrides: dict = {}
     for item in args.set:
         key, _, value = item.partition("=")
         name, _, field = key.partition(".")
-        overrides.setdefault(name, {})[field] = yaml.safe_load(value)
+        if name not in args.algorithms or not field:
+            parser.error(f"--set {item}: expected ALGO.FIELD=VALUE with ALGO one of {args.algorithms}")
+        node = overrides.setdefault(name, {})
+        *sections, last = field.split(".")
+        for section in sections:  # nested config sections (SERENE's ns, emitter, scheduler)
+            node = node.setdefault(section, {})
+        node[last] = yaml.safe_load(value)
     rows = []
     for name in args.algorithms:
         for seed in range(args.seeds):
-            rows.append(run(name, task, args.budget, seed, overrides))
+            rows.append(run(name, pipeline, args.budget, seed, overrides))
             r = rows[-1]
             print(
                 f"  {name} seed {seed}: coverage {r['coverage']:.3f}, explored {r['explored_coverage']:.3f}, "

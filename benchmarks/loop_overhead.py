@@ -6,15 +6,15 @@ jitted `step` as a fraction of the raw rollout throughput of the same batch.
 
 raw  = evaluations/s of `tasks.rollout` called in a Python loop on a batch of
        random genomes of the algorithm's batch size (200 = NS's 100 parents
-       x 2 offspring), sharded over the host devices as the algorithms shard it;
+       x 2 offspring), sharded over the host devices as the pipeline (`shard=True`) shards it;
 loop = evaluations/s of `jax.jit(algo.step, donate_argnums=0)` called in a
        Python loop (as runs/loop.py does), from the state `algo.init` returns;
 fraction = loop / raw (goal >= 0.9).
 
-The "no-rollout" column is the same step with the rollout replaced by a
-fixed evaluation plus noise (an ablation in this process only): what the
-algorithm itself (selection, variation, novelty, archives, metrics) costs per
-generation. NS also runs with its archive pre-filled to --ns-archive-fill
+The "no-rollout" column is the same step in a pipeline whose evaluator
+returns a fixed evaluation plus noise instead of rolling out (`FixedEvaluator`):
+what the algorithm itself (selection, variation, novelty, archives, metrics)
+costs per generation. NS also runs with its archive pre-filled to --ns-archive-fill
 rows (random descriptors), as late in a 500k-evaluation run (~12.5k rows).
 Timings: compiled first, results waited for, best of --repeats, the three
 measurements of a row taking turns so that they see the same machine load.
@@ -22,8 +22,7 @@ measurements of a row taking turns so that they see the same machine load.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib
+import dataclasses
 import time
 
 import _setup  # noqa: F401  (must come before jax)
@@ -32,11 +31,14 @@ import jax.numpy as jnp
 
 import tasks
 from qd import algorithms as algorithm
+from qd import pipeline as qd_pipeline
 from qd.archives import novelty as novelty_archive
 from qd.archives.entries import make_entries
 from runs.loop import own_buffers
+from tasks.evaluation import Evaluation
+from tasks.spec import TaskSpec
 
-MODULES = {"ns": "qd.algorithms.novelty_search", "me": "qd.algorithms.map_elites", "random": "qd.algorithms.random_search"}
+ALGOS = ("ns", "me", "random")
 
 
 def best_seconds(fns: dict, repeats: int) -> dict:
@@ -62,29 +64,34 @@ def run_steps(step, state, keys):
     return jax.block_until_ready(state)
 
 
-@contextlib.contextmanager
-def fixed_evaluation(module_name: str, evaluation):
-    """Replaces the algorithm module's `evaluate` by a constant evaluation with
-    noisy descriptors (so archives still change) for the no-rollout ablation."""
-    module = importlib.import_module(module_name)
-    original = module.evaluate
+class _Held:
+    """Holds a value for a hashable dataclass: equal only to itself (identity),
+    so evaluators holding different arrays never share a compiled step."""
 
-    def fake(task, policy, genomes, key, **kwargs):
+    def __init__(self, value):
+        self.value = value
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedEvaluator:
+    """The no-rollout ablation's evaluator: a constant evaluation of the batch
+    with noisy descriptors (so archives still change), no episode run."""
+
+    spec: TaskSpec
+    genome_size: int
+    evaluation: _Held  # of an Evaluation whose batch is the algorithm's
+
+    def __call__(self, genomes: jax.Array, key: jax.Array) -> Evaluation:
+        evaluation = self.evaluation.value
         noise = 0.01 * jax.random.normal(key, evaluation.descriptor.shape)
         return evaluation.replace(descriptor=evaluation.descriptor + noise)
-
-    module.evaluate = fake
-    try:
-        yield
-    finally:
-        module.evaluate = original
 
 
 def filled_ns_state(state, rows: int, key):
     """`state` with `rows` random entries appended to its novelty archive."""
     archive = state.archive
-    lo = jnp.asarray(state.task.spec.descriptor_low)
-    hi = jnp.asarray(state.task.spec.descriptor_high)
+    lo = jnp.asarray(state.pipeline.spec.descriptor_low)
+    hi = jnp.asarray(state.pipeline.spec.descriptor_high)
     k_g, k_d = jax.random.split(key)
     descriptors = lo + (hi - lo) * jax.random.uniform(k_d, (rows, lo.shape[0]))
     entries = make_entries(
@@ -107,24 +114,28 @@ def measure(name, algo_name, task, gens, repeats, fill=0) -> None:
     def rollouts():  # as many batches as generations, dispatched like the loop
         return jax.block_until_ready([tasks.rollout(task, genomes, k, devices=devices) for k in rollout_keys])
 
-    state = algo.init(config, task, jax.random.PRNGKey(2))
+    pipeline = qd_pipeline.make(task, "ground_truth", shard=True)
+    fixed = qd_pipeline.Pipeline(
+        FixedEvaluator(task.spec, pipeline.genome_size, _Held(evaluation)), pipeline.representation
+    )
+    state = algo.init(config, pipeline, jax.random.PRNGKey(2))
     if fill:
         state = filled_ns_state(state, fill, jax.random.PRNGKey(3))
+    # The same start, stepped with the fixed evaluator (the pipeline is a
+    # static field of the state).
+    fixed_state = state.replace(pipeline=fixed)
     keys = list(jax.random.split(jax.random.PRNGKey(4), gens))
-    # A fresh lambda per jit: jit's trace cache is keyed by the function, and
-    # the ablation must trace `step` anew with the fake evaluation. Two steps
-    # trace every input signature (the state `init` returns and the one
-    # `step` returns differ), so nothing is traced again outside the context.
-    step = jax.jit(lambda s, k: algo.step(s, k), donate_argnums=0)
-    bare = jax.jit(lambda s, k: algo.step(s, k), donate_argnums=0)
+    # One jitted step serves both states (a trace per pipeline); two steps
+    # trace every input signature (the state `init` returns
+    # and the one `step` returns differ), so nothing is traced while timed.
+    step = jax.jit(algo.step, donate_argnums=0)
     run_steps(step, state, keys[:2])
-    with fixed_evaluation(MODULES[algo_name], evaluation):
-        run_steps(bare, state, keys[:2])
+    run_steps(step, fixed_state, keys[:2])
     best = best_seconds(
         {
             "raw": rollouts,
             "loop": lambda: run_steps(step, state, keys),
-            "bare": lambda: run_steps(bare, state, keys),
+            "bare": lambda: run_steps(step, fixed_state, keys),
         },
         repeats,
     )
@@ -140,7 +151,7 @@ def measure(name, algo_name, task, gens, repeats, fill=0) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--algos", nargs="+", default=["ns", "me", "random"], choices=list(MODULES))
+    parser.add_argument("--algos", nargs="+", default=["ns", "me", "random"], choices=list(ALGOS))
     parser.add_argument("--tasks", nargs="+", default=["hardmaze", "redundant_arm", "curling"])
     parser.add_argument("--gens", nargs="+", type=int, default=[5, 20, 20], help="generations timed, per task")
     parser.add_argument("--repeats", type=int, default=5)

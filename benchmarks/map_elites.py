@@ -13,21 +13,22 @@ the same generations scanned in one jit (QDax's `scan_update` vs `lax.scan`
 over `me.step`). ratio = ours / QDax (> 1: we are faster).
 
 Part "arm": QDax's own arm task (`qdax.tasks.arm.arm_scoring_function`, genome
-= n joint angles in [0, 1]). Our side is `qd.map_elites.step` unchanged; a
-tiny adapter task (`QDaxArm`) makes its `evaluate` call QDax's scoring
-function instead of running an episode. QDax side: `MixingEmitter` with
+= n joint angles in [0, 1]). Our side is `qd.algorithms.map_elites.step`
+unchanged, handed a pipeline whose evaluator (`QDaxArmEvaluator`) calls QDax's
+scoring function instead of running an episode. QDax side: `MixingEmitter` with
 `isoline_variation` only (variation_percentage=1), `default_qd_metrics`.
 Grid 50 x 50 (QDax: `compute_euclidean_centroids`, nearest-centroid lookup;
 ours: direct cell index) and CVT 1000 (the same centroids on both sides).
 
 Part "tasks": our redundant_arm (dense reward variant) and hardmaze with
 500-step episodes. QDax's `MAPElites` is driven by a scoring function that
-calls our `tasks.rollout.evaluate` (sharded over the host devices exactly as
-our `me` shards it, unless --no-shard).
+calls the evaluator of our `me`'s pipeline (`qd.pipeline.make(task,
+"ground_truth", shard=True)`: sharded over the host devices, unless --no-shard).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import time
 
@@ -42,58 +43,53 @@ from qdax.core.map_elites import MAPElites
 from qdax.tasks.arm import arm_scoring_function
 from qdax.utils.metrics import default_qd_metrics
 
+import representations
 import tasks
 from emitters import variation
 from qd import algorithms as algorithm
-from qd.algorithms import map_elites as qd_map_elites
+from qd import pipeline as qd_pipeline
 from tasks.evaluation import Evaluation
-from tasks.rollout import auto_sharding, evaluate
 from tasks.spec import TaskSpec
 
 ME = algorithm.get("me")
 
 
-# -- adapter: QDax's arm scoring function as the evaluation of our MAP-Elites --
+# -- QDax's arm scoring function as the evaluator of our MAP-Elites ------------
 
 
-class _Genome:
-    def __init__(self, size: int):
-        self.genome_size = size
+@dataclasses.dataclass(frozen=True)
+class QDaxArmEvaluator:
+    """Evaluates genomes with QDax's arm scoring function (genome = n joint
+    angles in [0, 1], descriptor = end effector in [0, 1]^2), no episode."""
 
+    n_joints: int
 
-class QDaxArm:
-    """Just enough of a task for `qd.map_elites`: its genome is QDax's arm
-    genome (n joint angles in [0, 1]) and its evaluation QDax's scoring."""
-
-    def __init__(self, n_joints: int):
-        self.spec = TaskSpec(
-            name="qdax_arm", observation_size=1, action_size=n_joints, episode_length=1,
+    @property
+    def spec(self) -> TaskSpec:
+        return TaskSpec(
+            name="qdax_arm", observation_size=1, action_size=self.n_joints, episode_length=1,
             descriptor_low=(0.0, 0.0), descriptor_high=(1.0, 1.0), reward_areas=(),
         )
-        self._policy = _Genome(n_joints)
 
-    def default_policy(self) -> _Genome:
-        return self._policy
+    @property
+    def genome_size(self) -> int:
+        return self.n_joints
 
-
-_rollout_evaluate = qd_map_elites.evaluate
-
-
-def _evaluate_or_score(task, policy, genomes, key, **kwargs) -> Evaluation:
-    if not isinstance(task, QDaxArm):
-        return _rollout_evaluate(task, policy, genomes, key, **kwargs)
-    fitness, descriptor, _ = arm_scoring_function(genomes, key)
-    batch = genomes.shape[0]
-    return Evaluation(
-        reward=fitness,
-        reward_area=jnp.full((batch,), -1, jnp.int32),
-        descriptor=descriptor,
-        trajectory=jnp.zeros((batch, 1, 2)),
-        valid=jnp.ones((batch,), bool),
-    )
+    def __call__(self, genomes: jax.Array, key: jax.Array) -> Evaluation:
+        fitness, descriptor, _ = arm_scoring_function(genomes, key)
+        batch = genomes.shape[0]
+        return Evaluation(
+            reward=fitness,
+            reward_area=jnp.full((batch,), -1, jnp.int32),
+            descriptor=descriptor,
+            trajectory=jnp.zeros((batch, 1, 2)),
+            valid=jnp.ones((batch,), bool),
+        )
 
 
-qd_map_elites.evaluate = _evaluate_or_score  # only in this benchmark process
+def qdax_arm_pipeline(n_joints: int) -> qd_pipeline.Pipeline:
+    evaluator = QDaxArmEvaluator(n_joints)
+    return qd_pipeline.Pipeline(evaluator, representations.make("ground_truth", evaluator.spec))
 
 
 # -- the two sides ------------------------------------------------------------
@@ -131,18 +127,19 @@ def loop_seconds(step, state, keys) -> float:
     return time.perf_counter() - start
 
 
-def compare(label, config, task, scoring_fn, qd_offset, args) -> None:
+def compare(label, config, pipeline, scoring_fn, qd_offset, gens, args) -> None:
     """Times ours and QDax's MAP-Elites on one setup and prints a table row."""
     key = jax.random.PRNGKey(0)
-    state = ME.init(config, task, key)
+    state = ME.init(config, pipeline, key)
+    spec = pipeline.spec
     if config.archive == "grid":  # QDax's grid: the cell centres, nearest-centroid lookup
         centroids = compute_euclidean_centroids(
-            (config.cells_per_dim,) * 2, minval=task.spec.descriptor_low, maxval=task.spec.descriptor_high
+            (config.cells_per_dim,) * 2, minval=spec.descriptor_low, maxval=spec.descriptor_high
         )
     else:  # the very same CVT centroids
         centroids = state.repertoire.centroids
     qdax_me = make_qdax(config, scoring_fn, qd_offset)
-    genomes = initial_genomes(config, task.default_policy().genome_size, key)
+    genomes = initial_genomes(config, pipeline.genome_size, key)
     repertoire, emitter_state, _ = jax.jit(qdax_me.init)(genomes, centroids, key)
     qdax_state = (repertoire, emitter_state)
 
@@ -153,7 +150,6 @@ def compare(label, config, task, scoring_fn, qd_offset, args) -> None:
         repertoire, emitter_state, metrics = qdax_update(*carry, key)
         return (repertoire, emitter_state), metrics
 
-    gens = args.gens if isinstance(task, QDaxArm) else args.task_gens
     keys = list(jax.random.split(jax.random.PRNGKey(1), gens))
     runs = {"ours": (ours_step, state), "qdax": (qdax_step, qdax_state)}
     if args.scan:
@@ -207,32 +203,32 @@ def main() -> None:
     archive = dict(grid=dict(archive="grid", cells_per_dim=50), cvt=dict(archive="cvt", n_centroids=1000))
     header(args.scan)
     if "arm" in args.part:
-        task = QDaxArm(args.arm_joints)
+        pipeline = qdax_arm_pipeline(args.arm_joints)
         for batch in args.arm_batches:
             for name in args.archives:
                 config = ME.config_cls(
                     batch_size=batch, variation="isoline", iso_sigma=0.005, line_sigma=0.05,
-                    genome_low=0.0, genome_high=1.0, init_std=0.5, shard=False, **archive[name],
+                    genome_low=0.0, genome_high=1.0, init_std=0.5, **archive[name],
                 )
                 label = f"QDax arm {args.arm_joints}-d, {'grid 50x50' if name == 'grid' else 'CVT 1000'}"
-                compare(label, config, task, arm_scoring_function, 1.0, args)
+                compare(label, config, pipeline, arm_scoring_function, 1.0, args.gens, args)
     if "tasks" in args.part:
         setups = [
             ("redundant_arm dense", tasks.make("redundant_arm", dense_reward=True), 4.0),
             (f"hardmaze {args.hardmaze_steps} steps", tasks.make("hardmaze", episode_length=args.hardmaze_steps), 0.0),
         ]
         for label, task, offset in setups:
-            policy = task.default_policy()
+            # Both sides evaluate with the same evaluator (same sharding).
+            pipeline = qd_pipeline.make(task, "ground_truth", shard=args.shard)
+
+            def scoring(genomes, key, evaluator=pipeline.evaluator):
+                evaluation = evaluator(genomes, key)
+                return evaluation.reward, evaluation.descriptor, {}
+
             for name in args.archives:
-                config = ME.config_cls(batch_size=args.task_batch, shard=args.shard, **archive[name])
-                sharding = auto_sharding(config.batch_size) if config.shard else None
-
-                def scoring(genomes, key, task=task, policy=policy, sharding=sharding):
-                    evaluation = evaluate(task, policy, genomes, key, sharding=sharding)
-                    return evaluation.reward, evaluation.descriptor, {}
-
+                config = ME.config_cls(batch_size=args.task_batch, **archive[name])
                 full = f"{label}, {'grid 50x50' if name == 'grid' else 'CVT 1000'}"
-                compare(full, config, task, scoring, offset, args)
+                compare(full, config, pipeline, scoring, offset, args.task_gens, args)
 
 
 if __name__ == "__main__":

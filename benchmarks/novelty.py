@@ -4,7 +4,7 @@ One generation = novelty (k=15) of 200 query descriptors against the archive,
 then insertion of 5 new rows. pyribs does this with a KD-tree
 (``ProximityArchive.compute_novelty`` + ``add`` with threshold 0, which
 rebuilds its tree); we do it with blocked brute force on device
-(``qd.novelty.knn_novelty`` + ``qd.novelty_archive``), all in one jitted step.
+(``qd.novelty.knn_novelty`` + ``qd.archives.novelty``), all in one jitted step.
 
 Usage:
     python benchmarks/novelty.py [--sizes 1000 10000 100000] [--dims 2 10] [--gens 40]
@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 
 from qd.archives import novelty as na  # noqa: E402
 from qd.novelty import DEFAULT_BLOCK_SIZE, knn_novelty  # noqa: E402
-from qd.archives.repertoire import make_entries  # noqa: E402
+from qd.archives.entries import make_entries  # noqa: E402
 
 K = 15
 QUERIES = 200

@@ -78,3 +78,17 @@ def test_selections_that_need_a_surprise_refuse_other_representations():
     with pytest.raises(ValueError, match="selection 'surprise' needs a representation with a surprise"):
         algo.init(algo.config_cls(population_size=8, k=3, selection="surprise"),
                   pipeline_of(tasks.make("curling", episode_length=10)), jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize("kernel, stride", [(4, 2), (3, 1)])
+def test_patch_convolution_is_the_same_map_as_a_convolution(kernel, stride):
+    import flax.linen as nn
+
+    from representations.autoencoder import patches
+
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 16, 16, 3))
+    conv = nn.Conv(5, (kernel, kernel), strides=(stride, stride))
+    params = conv.init(jax.random.PRNGKey(1), x)["params"]
+    expected = conv.apply({"params": params}, x)
+    got = patches(x, kernel, stride) @ params["kernel"].reshape(-1, 5) + params["bias"]
+    np.testing.assert_allclose(got, expected, atol=1e-5)

@@ -50,9 +50,17 @@ def test_every_registered_algorithm_is_covered():
     assert sorted(builtin) == sorted(SETTINGS)
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS))
+LEARNED = {  # a learned representation's parameters and stored views resume too
+    "ns[autoencoder]": ["representation=autoencoder", "rep.width=4", "rep.latent_size=3", "rep.max_epochs=2",
+                        "rep.refit_schedule=every", "rep.refit_every=3", "algo.selection=novelty_or_surprise"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS) + sorted(LEARNED))
 def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
-    sets = [*SETTINGS[name], f"checkpoint_every={CHECKPOINT_EVERY}", "task.episode_length=12"]
+    extra = LEARNED.get(name, [])
+    name = name.split("[")[0]
+    sets = [*SETTINGS[name], *extra, f"checkpoint_every={CHECKPOINT_EVERY}", "task.episode_length=12"]
     whole = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "whole"), sets=sets)
     loop.start(whole)
     killed = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "killed"), sets=sets)
@@ -76,5 +84,8 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
         row = runs.load(whole.out).metrics.set_index("generation").loc[8]
         assert row["reward_archive_size"] > 0 and row["emitters_active"] + row["emitter_candidates"] > 0
         assert row["exploit_evaluations"] > 0  # emitters had stepped (mid-bootstrap or promoted)
+    if extra:  # refitted before the checkpoint resumed from, and after it
+        fits = runs.load(whole.out).metrics.set_index("generation")["representation_fits"]
+        assert 0 < fits.loc[8] < fits.iloc[-1]
     if name in ("cmaes", "cmame"):
         assert runs.load(whole.out).archive["genome"].shape[0] > 0

@@ -22,6 +22,8 @@ from typing import Any, Callable, Optional
 import jax
 from flax import struct
 
+from qd.tracker import Tracker
+from representations import RepresentationState
 from tasks.registry import Registry
 
 
@@ -47,6 +49,29 @@ class ArchiveSnapshot:
     reward_area: jax.Array
     mask: jax.Array
     generation: Optional[jax.Array] = None
+
+
+@struct.dataclass
+class AlgorithmState:
+    """What every algorithm's state holds (algorithms subclass it and add
+    their own fields).
+
+    Attributes:
+        tracker: the budget and metrics counters (`qd.tracker`).
+        representation: the representation's parameters.
+        config: the algorithm's config (static, not a pytree leaf).
+        pipeline: the evaluation pipeline (static).
+    """
+
+    tracker: Tracker
+    representation: RepresentationState
+    config: Any = struct.field(pytree_node=False)
+    pipeline: Any = struct.field(pytree_node=False)
+
+    @property
+    def evaluations(self) -> jax.Array:
+        """Episodes spent so far."""
+        return self.tracker.evaluations
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,12 +38,11 @@ from flax import struct
 from emitters import es
 from qd import checks, metrics, tracker
 from qd.algorithms import map_elites
-from qd.algorithms.base import Algorithm, register
+from qd.algorithms.base import Algorithm, AlgorithmState, register
 from qd.archives import grid as grid_archive
 from qd.archives.entries import finite_entries
 from qd.archives.repertoire import IMPROVED, NEW_CELL, NOT_ADDED, Repertoire
 from qd.pipeline import Pipeline
-from representations import RepresentationState
 
 # Emitters need a full covariance or a diagonal one; the gradient-based ESs
 # of `emitters.es` have no step size to restart from in the same sense.
@@ -113,30 +112,21 @@ class CmaMeConfig:
 
 
 @struct.dataclass
-class CmaMeState:
+class CmaMeState(AlgorithmState):
     """CMA-ME state.
 
     Attributes:
         repertoire: the grid archive (one elite per cell).
         emitters: the CMA-ES states, stacked along a leading axis [n_emitters].
         restarts: [n_emitters] int32 restarts of each emitter so far.
-        tracker: budget and metrics counters.
-        representation: the representation's parameters.
-        config, pipeline, grid: static (not pytree leaves).
+        grid: the grid (static).
+        (and `AlgorithmState`'s tracker, representation, config, pipeline)
     """
 
     repertoire: Repertoire
     emitters: es.ESState
     restarts: jax.Array
-    tracker: tracker.Tracker
-    representation: RepresentationState
-    config: CmaMeConfig = struct.field(pytree_node=False)
-    pipeline: Pipeline = struct.field(pytree_node=False)
     grid: grid_archive.GridSpec = struct.field(pytree_node=False)
-
-    @property
-    def evaluations(self) -> jax.Array:
-        return self.tracker.evaluations
 
 
 def init(config: CmaMeConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> CmaMeState:

@@ -18,11 +18,10 @@ from flax import struct
 
 from emitters import es, variation
 from qd import checks, refit, tracker
-from qd.algorithms.base import Algorithm, register
+from qd.algorithms.base import Algorithm, AlgorithmState, register
 from qd.algorithms.novelty_search import archive as _novelty_archive_snapshot
 from qd.archives import novelty as novelty_archive
 from qd.pipeline import Pipeline
-from representations import RepresentationState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,20 +75,12 @@ class CmaesConfig:
 
 
 @struct.dataclass
-class CmaesState:
-    """CMA-ES state: the evolution strategy's state, the archive of a random
-    subset of its evaluations, counters and representation."""
+class CmaesState(AlgorithmState):
+    """CMA-ES state: the evolution strategy's state and the archive of a
+    random subset of its evaluations (and `AlgorithmState`'s fields)."""
 
     es_state: es.ESState
     archive: novelty_archive.NoveltyArchive
-    tracker: tracker.Tracker
-    representation: RepresentationState
-    config: CmaesConfig = struct.field(pytree_node=False)
-    pipeline: Pipeline = struct.field(pytree_node=False)
-
-    @property
-    def evaluations(self) -> jax.Array:
-        return self.tracker.evaluations
 
 
 def init(config: CmaesConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> CmaesState:

@@ -23,13 +23,12 @@ from flax import struct
 
 from emitters import variation
 from qd import checks, metrics, refit, tracker
-from qd.algorithms.base import Algorithm, ArchiveSnapshot, register
+from qd.algorithms.base import Algorithm, AlgorithmState, ArchiveSnapshot, register
 from qd.archives import adaptive
 from qd.archives import cvt as cvt_archive
 from qd.archives import grid as grid_archive
 from qd.archives.repertoire import Repertoire, insert_by_cell
 from qd.pipeline import Pipeline
-from representations import RepresentationState
 
 ARCHIVES = ("grid", "cvt")
 VARIATIONS = ("gaussian", "isoline")
@@ -81,33 +80,23 @@ class MapElitesConfig:
 
 
 @struct.dataclass
-class MapElitesState:
-    """MAP-Elites state: the repertoire, counters and representation.
+class MapElitesState(AlgorithmState):
+    """MAP-Elites state: the repertoire and its cells.
 
     Attributes:
         repertoire: one elite per cell.
-        tracker: budget and metrics counters.
-        representation: the representation's parameters.
         space_low, space_high: [k] the box the cells span in descriptor space
             (fixed bounds, or fitted to the archive in an adaptive space).
-        config, pipeline, grid, lookup: static (the grid of a grid archive,
-            the nearest-centroid lookup of a CVT one, both over the unit box
-            in an adaptive space).
+        grid, lookup: static: the grid of a grid archive, the nearest-centroid
+            lookup of a CVT one, both over the unit box in an adaptive space
+            (and `AlgorithmState`'s tracker, representation, config, pipeline).
     """
 
     repertoire: Repertoire
-    tracker: tracker.Tracker
-    representation: RepresentationState
     space_low: jax.Array
     space_high: jax.Array
-    config: MapElitesConfig = struct.field(pytree_node=False)
-    pipeline: Pipeline = struct.field(pytree_node=False)
     grid: Optional[grid_archive.GridSpec] = struct.field(pytree_node=False, default=None)
     lookup: Optional[cvt_archive.CellLookup] = struct.field(pytree_node=False, default=None)
-
-    @property
-    def evaluations(self) -> jax.Array:
-        return self.tracker.evaluations
 
 
 def adaptive_space(pipeline: Pipeline) -> bool:

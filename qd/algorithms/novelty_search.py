@@ -20,13 +20,12 @@ from flax import struct
 
 from emitters import variation
 from qd import checks, pareto, refit, tracker
-from qd.algorithms.base import Algorithm, ArchiveSnapshot, register
+from qd.algorithms.base import Algorithm, AlgorithmState, ArchiveSnapshot, register
 from qd.archives import entries as entries_mod
 from qd.archives import novelty as novelty_archive
 from qd.archives.entries import Entries
 from qd.novelty import knn_novelty_union
 from qd.pipeline import Pipeline
-from representations import RepresentationState
 from tasks.evaluation import Evaluation
 
 ARCHIVE_INSERTIONS = ("random", "most_novel")
@@ -105,29 +104,19 @@ class NoveltySearchConfig:
 
 
 @struct.dataclass
-class NoveltySearchState:
+class NoveltySearchState(AlgorithmState):
     """Novelty search state: parents, archive and counters.
 
     Attributes:
         population: the current parents.
         population_valid: [P] bool, parents whose rollout was valid.
         archive: the novelty archive.
-        tracker: budget and metrics counters.
-        representation: the representation's parameters.
-        config, pipeline: static (not pytree leaves).
+        (and `AlgorithmState`'s tracker, representation, config, pipeline)
     """
 
     population: Entries
     population_valid: jax.Array
     archive: novelty_archive.NoveltyArchive
-    tracker: tracker.Tracker
-    representation: RepresentationState
-    config: NoveltySearchConfig = struct.field(pytree_node=False)
-    pipeline: Pipeline = struct.field(pytree_node=False)
-
-    @property
-    def evaluations(self) -> jax.Array:
-        return self.tracker.evaluations
 
 
 def init(

@@ -31,14 +31,13 @@ from flax import struct
 from emitters import variation
 from qd import pareto, refit, tracker
 from qd.algorithms import novelty_search
-from qd.algorithms.base import Algorithm, register
+from qd.algorithms.base import Algorithm, AlgorithmState, register
 from qd.algorithms.novelty_search import NoveltySearchConfig
 from qd.archives import entries as entries_mod
 from qd.archives import novelty as novelty_archive
 from qd.archives.entries import Entries
 from qd.novelty import knn_novelty_union
 from qd.pipeline import Pipeline
-from representations import RepresentationState
 
 PARENT_SELECTIONS = ("tournament", "all")
 
@@ -73,7 +72,7 @@ class Nsga2Config(NoveltySearchConfig):
 
 
 @struct.dataclass
-class Nsga2State:
+class Nsga2State(AlgorithmState):
     """NSGA-II state: the population with its objectives, the archive, counters.
 
     Attributes:
@@ -83,9 +82,7 @@ class Nsga2State:
         rank: [P] int32 front of each parent among the parents + offspring it survived (0 = best).
         crowding: [P] its crowding distance in that front.
         archive: the novelty archive.
-        tracker: budget and metrics counters.
-        representation: the representation's parameters.
-        config, pipeline: static (not pytree leaves).
+        (and `AlgorithmState`'s tracker, representation, config, pipeline)
     """
 
     population: Entries
@@ -94,14 +91,6 @@ class Nsga2State:
     rank: jax.Array
     crowding: jax.Array
     archive: novelty_archive.NoveltyArchive
-    tracker: tracker.Tracker
-    representation: RepresentationState
-    config: Nsga2Config = struct.field(pytree_node=False)
-    pipeline: Pipeline = struct.field(pytree_node=False)
-
-    @property
-    def evaluations(self) -> jax.Array:
-        return self.tracker.evaluations
 
 
 @struct.dataclass

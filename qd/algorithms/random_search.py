@@ -12,11 +12,10 @@ from flax import struct
 
 from emitters import variation
 from qd import checks, refit, tracker
-from qd.algorithms.base import Algorithm, register
+from qd.algorithms.base import Algorithm, AlgorithmState, register
 from qd.algorithms.novelty_search import archive as _novelty_archive_snapshot
 from qd.archives import novelty as novelty_archive
 from qd.pipeline import Pipeline
-from representations import RepresentationState
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,19 +50,10 @@ class RandomSearchConfig:
 
 
 @struct.dataclass
-class RandomSearchState:
-    """Random search state: its archive, counters and representation
-    (config and pipeline static)."""
+class RandomSearchState(AlgorithmState):
+    """Random search state: its archive (and `AlgorithmState`'s fields)."""
 
     archive: novelty_archive.NoveltyArchive
-    tracker: tracker.Tracker
-    representation: RepresentationState
-    config: RandomSearchConfig = struct.field(pytree_node=False)
-    pipeline: Pipeline = struct.field(pytree_node=False)
-
-    @property
-    def evaluations(self) -> jax.Array:
-        return self.tracker.evaluations
 
 
 def init(config: RandomSearchConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> RandomSearchState:

@@ -106,7 +106,7 @@ def test_map_elites_in_a_learned_space_reinserts_its_elites_after_each_refit(arc
     """AURORA-style: the cells follow the learned space; after a refit every
     elite sits in the cell of its recomputed descriptor, best reward first."""
     from qd.algorithms import map_elites
-    from qd.archives import adaptive, grid as grid_archive
+    from qd.archives import adaptive
 
     algo = algorithms.get("me")
     pipeline = pipeline_of(PointTask(), "pca", representation_config={"size": 2, "refit_every": 3})

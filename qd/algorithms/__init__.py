@@ -8,6 +8,6 @@
 `cmaes` ("cmaes"), `cma_me` ("cmame"), `nsga2` ("nsga2") and the `serene`
 sub-package ("serene").
 """
-from qd.algorithms.base import ALGORITHMS, Algorithm, ArchiveSnapshot, get, names, register
+from qd.algorithms.base import ALGORITHMS, Algorithm, AlgorithmState, ArchiveSnapshot, get, names, register
 
-__all__ = ["ALGORITHMS", "Algorithm", "ArchiveSnapshot", "get", "names", "register"]
+__all__ = ["ALGORITHMS", "Algorithm", "AlgorithmState", "ArchiveSnapshot", "get", "names", "register"]

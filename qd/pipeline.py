@@ -132,20 +132,6 @@ class Pipeline:
         """An empty novelty archive of `capacity` rows for this pipeline's entries."""
         return novelty_archive.init_like(capacity, self.template())
 
-    def bounds(self, needed_by: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """The representation's descriptor bounds.
-
-        Raises:
-            ValueError: the representation has none (naming `needed_by`).
-        """
-        bounds = self.representation.bounds()
-        if bounds is None:
-            raise ValueError(
-                f"{needed_by} needs a descriptor space with fixed bounds; representation "
-                f"{self.representation.name!r} has none (use ground_truth or projection)"
-            )
-        return bounds
-
 
 def make(
     task: Any,

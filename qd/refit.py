@@ -98,10 +98,15 @@ def _with(state: Any, rep: RepresentationState, descriptors: list) -> Any:
     return jax.tree.map(fix, state, is_leaf=_is_node)
 
 
+def _encoded(pipeline, state: Any, rep: RepresentationState) -> list:
+    """Every store's descriptors recomputed under `rep`, in `_stores` order."""
+    return [pipeline.encode(rep, node.features) for node in _stores(state)]
+
+
 def redescribe(pipeline, state: Any, rep: RepresentationState) -> Any:
     """`state` with every stored descriptor recomputed under `rep`, and every
     `RepresentationState` in it replaced by `rep`."""
-    return _with(state, rep, [pipeline.encode(rep, node.features) for node in _stores(state)])
+    return _with(state, rep, _encoded(pipeline, state, rep))
 
 
 def _refitted(pipeline, state: Any, key: jax.Array) -> tuple[RepresentationState, list]:
@@ -110,7 +115,7 @@ def _refitted(pipeline, state: Any, key: jax.Array) -> tuple[RepresentationState
     features, mask = training_set(state)
     params = pipeline.representation.fit(rep.params, features, mask, key)
     new = RepresentationState(params=params, fits=rep.fits + 1)
-    return new, [pipeline.encode(new, node.features) for node in _stores(state)]
+    return new, _encoded(pipeline, state, new)
 
 
 def refit(pipeline, state: Any, key: jax.Array) -> Any:

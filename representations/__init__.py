@@ -19,7 +19,7 @@ import dataclasses
 from typing import Any, Mapping, Optional
 
 from representations.base import Representation, RepresentationState
-from tasks.registry import Registry
+from tasks.registry import Registry, config_with
 from tasks.spec import TaskSpec
 
 REPRESENTATIONS: Registry[type] = Registry(
@@ -65,15 +65,7 @@ def make(name: str, spec: TaskSpec, config: Optional[Any] = None, **overrides) -
     """
     cls = representation_class(name)
     if config is None or isinstance(config, Mapping):
-        fields = {f.name for f in dataclasses.fields(cls.Config)}
-        given = {**dict(config or {}), **overrides}
-        unknown = sorted(set(given) - fields)
-        if unknown:
-            raise ValueError(
-                f"unknown field(s) {', '.join(map(repr, unknown))} for representation {name!r}; "
-                f"valid fields: {', '.join(sorted(fields)) or 'none'}"
-            )
-        config = cls.Config(**given)
+        config = config_with(cls.Config, {**dict(config or {}), **overrides}, f"representation {name!r}")
     elif overrides:
         config = dataclasses.replace(config, **overrides)
     return cls(spec, config)

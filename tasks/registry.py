@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Callable, Generic, Iterable, TypeVar
+from typing import Any, Callable, Generic, Iterable, Mapping, TypeVar
 
 from tasks.base import SparseRewardTask
 
@@ -88,21 +88,35 @@ def task_class(name: str) -> type:
     return TASKS.get(name)
 
 
+def config_with(config_cls: type, overrides: Mapping[str, Any], owner: str) -> Any:
+    """`config_cls()` with `overrides` applied (tasks' and representations' `Config`s).
+
+    Args:
+        config_cls: a dataclass of settings.
+        overrides: field -> value.
+        owner: what the config belongs to, for messages ("task 'hardmaze'").
+
+    Raises:
+        ValueError: an unknown field (the message lists the valid ones) or a
+            value the class refuses.
+    """
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(
+            f"unknown field(s) {', '.join(map(repr, unknown))} for {owner}; "
+            f"valid fields: {', '.join(sorted(fields)) or 'none'}"
+        )
+    return dataclasses.replace(config_cls(), **overrides)
+
+
 def make_config(name: str, **overrides):
     """The task's default `Config` with `overrides` applied.
 
     Raises:
         ValueError: unknown task or unknown field; the message lists the valid ones.
     """
-    cls = task_class(name)
-    fields = {f.name for f in dataclasses.fields(cls.Config)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(
-            f"unknown field(s) {', '.join(map(repr, unknown))} for task {name!r}; "
-            f"valid fields: {', '.join(sorted(fields))}"
-        )
-    return dataclasses.replace(cls.Config(), **overrides)
+    return config_with(task_class(name).Config, overrides, f"task {name!r}")
 
 
 def make(name: str, **overrides) -> SparseRewardTask:

@@ -85,8 +85,9 @@ class MapElitesState(AlgorithmState):
 
     Attributes:
         repertoire: one elite per cell.
-        space_low, space_high: [k] the box the cells span in descriptor space
-            (fixed bounds, or fitted to the archive in an adaptive space).
+        space_low, space_high: [k] the box of an adaptive space, fitted to
+            the archive (unused with fixed bounds, where the grid or the
+            centroids already span them).
         grid, lookup: static: the grid of a grid archive, the nearest-centroid
             lookup of a CVT one, both over the unit box in an adaptive space
             (and `AlgorithmState`'s tracker, representation, config, pipeline).
@@ -180,7 +181,7 @@ def empty_repertoire(
             )
         low, high = (0.0,) * k, (1.0,) * k
     else:
-        low, high = pipeline.bounds("MAP-Elites")
+        low, high = rep.bounds()
     features = dict(feature_shape=rep.feature_shape, feature_dtype=rep.feature_dtype)
     gt_size = pipeline.spec.descriptor_size
     if config.archive == "grid":
@@ -195,14 +196,14 @@ def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Op
     """Evaluates `batch_size` random genomes into an empty archive."""
     del budget
     repertoire, grid, lookup = empty_repertoire(config, pipeline)
-    bounds = pipeline.representation.bounds() if not adaptive_space(pipeline) else None
-    low, high = bounds if bounds is not None else ((0.0,) * pipeline.descriptor_size,) * 2
+    k = pipeline.descriptor_size
     state = MapElitesState(
         repertoire=repertoire,
         tracker=tracker.init(pipeline.spec),
         representation=pipeline.init_representation(key),
-        space_low=jnp.asarray(low, jnp.float32),
-        space_high=jnp.asarray(high, jnp.float32),
+        # The box of an adaptive space, fitted to the first batch below.
+        space_low=jnp.zeros((k,), jnp.float32),
+        space_high=jnp.ones((k,), jnp.float32),
         config=config,
         pipeline=pipeline,
         grid=grid,

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from qd.archives.entries import Entries
-from qd.archives.repertoire import Repertoire, insert_by_cell
+from qd.archives.repertoire import Repertoire, empty_repertoire, insert_by_cell
 
 Array = jax.Array
 
@@ -56,14 +56,9 @@ def elites(repertoire: Repertoire) -> Entries:
 def reinsert(repertoire: Repertoire, cells: Array) -> Repertoire:
     """The repertoire's elites re-inserted into `cells` [C] (one per current
     cell, computed from their current descriptors) of an empty copy."""
-    empty = repertoire.replace(
-        genomes=jnp.zeros_like(repertoire.genomes),
-        descriptors=jnp.zeros_like(repertoire.descriptors),
-        gt_descriptors=jnp.zeros_like(repertoire.gt_descriptors),
-        rewards=jnp.full_like(repertoire.rewards, -jnp.inf),
-        reward_areas=jnp.full_like(repertoire.reward_areas, -1),
-        filled=jnp.zeros_like(repertoire.filled),
-        features=jnp.zeros_like(repertoire.features),
+    empty = empty_repertoire(
+        repertoire.centroids, repertoire.genomes.shape[1], repertoire.gt_descriptors.shape[1],
+        feature_shape=repertoire.features.shape[1:], feature_dtype=repertoire.features.dtype,
     )
     new, _ = insert_by_cell(empty, elites(repertoire), cells, repertoire.filled)
     return new

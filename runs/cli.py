@@ -6,6 +6,7 @@
     divergent resume runs_out/ns-hardmaze-seed0     continue after a stop
     divergent inspect runs_out/ns-hardmaze-seed0    summary and plots
     divergent sweep --algos ns,me --tasks curling --seeds 0-4 --out runs_out/sweep
+    divergent sweep ... --executor processes --workers 2   (or --executor ray: one Ray task per run)
     divergent compare runs_out/sweep                table, tests and plots of many runs
 
 Mistakes the user can fix (bad config keys or values, unknown names, a
@@ -154,6 +155,17 @@ def _int_option(value: Optional[str], flag: str) -> Optional[int]:
     from runs.typed import coerce
 
     return None if value is None else coerce(int, value, flag)
+
+
+def _float_option(value: Optional[str], flag: str) -> Optional[float]:
+    """A number flag (``1``, ``0.5``).
+
+    Raises:
+        ConfigError: not a number, naming the flag and the value.
+    """
+    from runs.typed import coerce
+
+    return None if value is None else coerce(float, value, flag)
 
 
 def enable_compile_cache() -> Optional[str]:
@@ -383,40 +395,65 @@ def sweep(
         "(e.g. random:algo.batch_size=8). Repeatable.",
     ),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Sweep directory (default runs_out/sweep)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar per run, only one line per run."),
+    executor: str = typer.Option(
+        "local", "--executor", "-e", metavar="local|processes|ray",
+        help="Where the runs execute: local (one after the other in this process), processes (--workers "
+        "processes splitting this machine's GPUs or CPU cores) or ray (one Ray task per run on the cluster at "
+        "$RAY_ADDRESS, else on a local Ray instance; needs `pip install divergent[ray]`).",
+    ),
+    workers: Optional[str] = typer.Option(
+        None, "--workers", "-w", metavar="INTEGER",
+        help="Processes of --executor processes (default: one per GPU, else one per CPU core).",
+    ),
+    ray_cpus: Optional[str] = typer.Option(
+        None, "--ray-cpus-per-run", metavar="NUMBER",
+        help="CPUs each Ray task reserves (default 1).",
+    ),
+    ray_gpus: Optional[str] = typer.Option(
+        None, "--ray-gpus-per-run", metavar="NUMBER", help="GPUs each Ray task reserves (default 0; 0.5 shares one).",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, only one line per run."),
 ) -> None:
-    """Run every algorithm on every task with every seed, one run after the other.
+    """Run every algorithm on every task with every seed.
 
     Each run is a normal run directory OUT/ALGO-TASK[-REP]-seedS; every config
     is checked before the first run starts. OUT/index.csv lists each run's
     status (done, failed, running, pending), wall time and error, rewritten
-    after every run. Running the same sweep again skips finished runs,
-    resumes unfinished ones and retries failed ones; a failed run does not
-    stop the others, but the exit status is 1. Ctrl-C stops the current run
-    cleanly (its checkpoint is written) and ends the sweep.
+    whenever a run starts or ends (by this process only, whichever executor
+    runs the runs). Running the same sweep again skips finished runs,
+    resumes unfinished ones and retries failed ones, whichever executor ran
+    them before; a failed run does not stop the others, but the exit status
+    is 1. The progress view counts the runs done, running, failed and pending
+    and shows a bar per running run.
+
+    Executors: local runs one run after the other here; processes runs
+    --workers fresh processes, each with its share of the GPUs (or CPU cores)
+    and the shared compile cache (stderr in OUT/logs/); ray runs each run as
+    a Ray task (the sweep directory must be on a file system all nodes see).
+
+    Ctrl-C stops every running run cleanly after its current generation (a
+    checkpoint is written; index.csv says pending) and starts no other; a
+    second Ctrl-C aborts them (their newest checkpoint stays intact). The
+    same command continues the sweep.
     """
     from runs import sweep as sweeps
+    from runs.executors import make_executor
 
     spec_ = sweeps.spec_from_arguments(spec, algos=algos, tasks=tasks, seeds=seeds, budget=budget, sets=sets,
                                        out=out)
+    runner = make_executor(executor, workers=_int_option(workers, "--workers"),
+                           ray_cpus_per_run=_float_option(ray_cpus, "--ray-cpus-per-run"),
+                           ray_gpus_per_run=_float_option(ray_gpus, "--ray-gpus-per-run"))
     console = Console()
     enable_compile_cache()
+    display = None
+    if not quiet:
+        from runs.sweep_progress import SweepProgress
 
-    def reporter():
-        if quiet:
-            return None
-        from runs.progress import RichReporter
-
-        class _SweepReporter(RichReporter):
-            def close(self) -> None:  # a run that failed mid-way leaves no live bar behind
-                if self._progress is not None:
-                    self._progress.stop()  # idempotent
-
-        return _SweepReporter(console)
-
+        display = SweepProgress(console)
     try:
-        result = sweeps.run_sweep(spec_, notify=lambda line: console.print(Text(line), soft_wrap=True),
-                                  reporter=reporter)
+        result = sweeps.run_sweep(spec_, executor=runner, display=display,
+                                  notify=lambda line: console.print(Text(line), soft_wrap=True))
     except KeyboardInterrupt:  # while the configs were checked, before any run
         Console(stderr=True).print(Text("interrupted before the first run; nothing ran", style="yellow"))
         raise typer.Exit(EXIT_INTERRUPTED) from None

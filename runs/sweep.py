@@ -27,7 +27,6 @@ import csv
 import dataclasses
 import io
 import re
-import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -37,7 +36,7 @@ from runs.atomic import write_text_atomic
 from runs.config import RunConfig, build, differences, parse_set, parse_yaml
 from runs.errors import ConfigError, RunDirError, RunError
 from runs.rundir import ARCHIVE, CONFIG, METRICS, read_text
-from runs.typed import coerce, shorten, show, unknown_key_message
+from runs.typed import coerce, show, unknown_key_message
 
 __all__ = ["INDEX", "IndexRow", "PlannedRun", "SweepResult", "SweepSpec", "expand", "load_spec", "make_spec",
            "parse_seeds", "read_index", "run_sweep", "status_on_disk"]
@@ -355,16 +354,23 @@ def read_index(out: str | Path) -> list[dict]:
 def run_sweep(
     spec: SweepSpec,
     *,
+    executor=None,
     notify: Callable[[str], None] = lambda line: None,
     reporter: Callable[[], Any] = lambda: None,
+    display=None,
 ) -> SweepResult:
-    """Runs every run of the sweep that is not done, one after the other.
+    """Runs every run of the sweep that is not done.
 
     Args:
         spec: the sweep.
+        executor: where the runs execute (`runs.executors`); default the
+            local executor: one after the other in this process.
         notify: called with one progress line per event (a run starts, ends,
             fails, is skipped).
-        reporter: makes the `runs.loop.Reporter` of each run (None: silent).
+        reporter: for the local executor, makes an extra `runs.loop.Reporter`
+            for each run (None: none).
+        display: a live view (`runs.sweep_progress.SweepProgress`): told
+            the rows, then every event; None: none.
 
     Returns:
         How the sweep ended; index.csv holds the same rows.
@@ -372,6 +378,7 @@ def run_sweep(
     Raises:
         ConfigError: a run's config fails its checks (nothing is run).
         RunDirError: the sweep directory cannot be made, or is a run directory.
+        RunError: the executor cannot start (e.g. no Ray cluster at $RAY_ADDRESS).
     """
     runs = expand(spec)
     out = Path(spec.out)
@@ -394,67 +401,87 @@ def run_sweep(
     skipped = sum(r.status == DONE for r in rows)
     if skipped:
         notify(f"{skipped} of {len(rows)} runs are done already; skipping them")
-    interrupted = False
+    from runs.executors import Job
+    from runs.executors.local import LocalExecutor
+
+    jobs = [Job(number, len(rows), run, resuming=(run.path / CONFIG).is_file())
+            for number, (run, row) in enumerate(zip(runs, rows), 1) if row.status != DONE]
+    driver = _Driver(rows, out, notify, display)
+    executor = executor or LocalExecutor(reporter)
+    if display is not None:
+        display.begin(rows)
     try:
-        for number, (run, row) in enumerate(zip(runs, rows), 1):
-            if row.status != DONE:
-                interrupted = _run_row(number, run, row, rows, out, notify, reporter)
-                if interrupted:
-                    break
+        interrupted = executor.run(jobs, driver, out) if jobs else False
     except KeyboardInterrupt:  # Ctrl-C between runs, or while a line was printed
         interrupted = True
         for row in rows:
             if row.status == RUNNING:
                 row.status, row.error = PENDING, "interrupted (Ctrl-C)"
         write_index(out, rows)
+    finally:
+        if display is not None:
+            display.close()
     return SweepResult(out=out, rows=tuple(rows), interrupted=interrupted)
 
 
-def _run_row(number: int, run: PlannedRun, row: IndexRow, rows: Sequence[IndexRow], out: Path,
-             notify: Callable[[str], None], reporter: Callable[[], Any]) -> bool:
-    """Runs one run of the sweep, keeping index.csv up to date; True when Ctrl-C stopped it."""
-    what = f"[{number}/{len(rows)}] {run.config.algorithm} on {run.config.task}"
-    if run.config.representation != GROUND_TRUTH:
-        what += f" [{run.config.representation}]"
-    what += f", seed {run.config.seed}"
-    resuming = (run.path / CONFIG).is_file()
-    notify(f"{what}: {'resuming' if resuming else 'starting'} -> {run.path}")
-    row.status, row.error = RUNNING, ""
-    write_index(out, rows)
-    began = time.perf_counter()
-    interrupted = False
-    display = reporter()
-    try:
-        result = run_one(run, display)
-    except KeyboardInterrupt:  # before the loop took over Ctrl-C (compiling), or a second Ctrl-C
-        row.status, row.error = PENDING, "interrupted (Ctrl-C)"
-        row.wall_time = time.perf_counter() - began
-        interrupted = True
-    except Exception as error:  # noqa: BLE001 - one failed run must not stop the others
-        message = str(error) if isinstance(error, RunError) else f"{type(error).__name__}: {error}"
-        row.status, row.error = FAILED, shorten(" ".join(message.split()))
-        row.wall_time = time.perf_counter() - began
-    else:
-        row.wall_time, row.evaluations = result.wall_time, result.evaluations
-        if result.status == "complete":
-            row.status = DONE
+class _Driver:
+    """The sweep's side of the executors' events (`runs.executors.Events`):
+    keeps the rows, rewrites index.csv at every start and end, prints the
+    lines and feeds the live display. Executors call it from the thread that
+    called `run_sweep` only, so the index has one writer."""
+
+    def __init__(self, rows: Sequence[IndexRow], out: Path, notify: Callable[[str], None], display):
+        self.rows, self.out, self.notify, self.display = rows, out, notify, display
+
+    def _row(self, job) -> IndexRow:
+        return self.rows[job.number - 1]
+
+    def started(self, job) -> None:
+        row = self._row(job)
+        self.notify(f"{_what(job)}: {'resuming' if job.resuming else 'starting'} -> {job.run.path}")
+        row.status, row.error = RUNNING, ""
+        write_index(self.out, self.rows)
+        if self.display is not None:
+            self.display.started(job, self.rows)
+
+    def progress(self, job, row: dict) -> None:
+        if self.display is not None:
+            self.display.progress(job, row)
+
+    def note(self, job, message: str) -> None:
+        if self.display is not None:
+            self.display.note(job, message)
         else:
-            row.status, row.error = PENDING, f"interrupted (Ctrl-C) at {result.evaluations:,} evaluations"
-            interrupted = True
-    finally:
-        close = getattr(display, "close", None)
-        if close is not None:
-            close()
-    write_index(out, rows)
-    outcome = {DONE: "done", FAILED: f"FAILED: {row.error}", PENDING: "interrupted; it resumes on the next sweep"}
-    notify(f"{what}: {outcome[row.status]} ({row.wall_time:.1f} s); {_counts(rows)}")
-    return interrupted
+            self.notify(f"{_what(job)}: {message}")
+
+    def finished(self, job, outcome) -> None:
+        row = self._row(job)
+        row.status, row.error = outcome.status, outcome.error
+        row.wall_time = outcome.wall_time
+        if outcome.evaluations is not None:
+            row.evaluations = outcome.evaluations
+        write_index(self.out, self.rows)
+        if self.display is not None:
+            self.display.finished(job, self.rows)
+        result = {DONE: "done", FAILED: f"FAILED: {row.error}", PENDING: "interrupted; it resumes on the next sweep"}
+        wall = "" if row.wall_time is None else f" ({row.wall_time:.1f} s)"
+        self.notify(f"{_what(job)}: {result[row.status]}{wall}; {_counts(self.rows)}")
+
+
+def _what(job) -> str:
+    config = job.run.config
+    what = f"[{job.number}/{job.total}] {config.algorithm} on {config.task}"
+    if config.representation != GROUND_TRUTH:
+        what += f" [{config.representation}]"
+    return what + f", seed {config.seed}"
 
 
 def _counts(rows: Sequence[IndexRow]) -> str:
     done = sum(r.status == DONE for r in rows)
     failed = sum(r.status == FAILED for r in rows)
-    return f"{done} done, {failed} failed, {len(rows) - done - failed} remaining"
+    running = sum(r.status == RUNNING for r in rows)
+    return (f"{done} done, {failed} failed, " + (f"{running} running, " if running else "")
+            + f"{len(rows) - done - failed - running} remaining")
 
 
 def spec_from_arguments(path: Optional[str], *, algos: Optional[str], tasks: Optional[str], seeds: Optional[str],

@@ -8,18 +8,22 @@ directory ``OUT/<algo>-<task>[-<rep>]-seed<s>`` whose config is built by
 `runs.config.build`, so ``--set`` applies to every run (``--set
 NAME:key=value`` only to the runs whose algorithm, representation or task
 is NAME; an algorithm written ``ns[pca]`` runs with that representation). Every config
-is checked before anything runs. Runs go one after the other in this process
-(seeds outermost, so early results cover every algorithm); compiled programs
-are shared between runs of equal settings.
+is checked before anything runs. An executor (`runs.executors`) runs the
+runs that are not done, in order (seeds outermost, so early results cover
+every algorithm): by default one after the other in this process, sharing
+compiled programs between runs of equal settings; or in worker processes,
+or on Ray.
 
 ``OUT/index.csv`` lists every run with its status (done, failed, running,
-pending), wall time, evaluations and error; it is rewritten atomically
-before and after each run, so it is consistent whenever the sweep stops.
-``OUT/sweep.yaml`` records the sweep (``divergent sweep OUT/sweep.yaml``
-runs it again). Running a sweep again skips runs that are complete, resumes
-unfinished ones (`runs.loop.resume`) and retries failed ones. A failed run
-is reported and the others go on. Ctrl-C stops the current run cleanly (its
-checkpoint is written; it is pending again) and ends the sweep.
+pending), wall time, evaluations and error; this process alone rewrites it,
+atomically, whenever a run starts or ends (whichever executor runs it), so
+it is consistent whenever the sweep stops. ``OUT/sweep.yaml`` records the
+sweep (``divergent sweep OUT/sweep.yaml`` runs it again). Running a sweep
+again skips runs that are complete, resumes unfinished ones
+(`runs.loop.resume`) and retries failed ones, whichever executor ran them
+before. A failed run is reported and the others go on. Ctrl-C stops the
+running runs cleanly (their checkpoints are written; they are pending again)
+and ends the sweep.
 """
 from __future__ import annotations
 

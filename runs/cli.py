@@ -399,7 +399,7 @@ def sweep(
         "local", "--executor", "-e", metavar="local|processes|ray",
         help="Where the runs execute: local (one after the other in this process), processes (--workers "
         "processes splitting this machine's GPUs or CPU cores) or ray (one Ray task per run on the cluster at "
-        "$RAY_ADDRESS, else on a local Ray instance; needs `pip install divergent[ray]`).",
+        "$RAY_ADDRESS, else on a local Ray instance; needs Ray: `pip install divergent\\[ray]`).",
     ),
     workers: Optional[str] = typer.Option(
         None, "--workers", "-w", metavar="INTEGER",

@@ -225,13 +225,13 @@ class ProcessExecutor(Executor):
         count = max(1, min(self.workers or default_workers(), len(jobs)))
         (out / LOGS).mkdir(exist_ok=True)
         inbox: queue.Queue = queue.Queue()
-        workers = [_Worker(i, slot, out / LOGS / f"worker-{i}.log", inbox)
-                   for i, slot in enumerate(device_split(count))]
-        live = set(workers)
+        live: set = set()
         ctrl_c = [0]
         stopping = False
         startup_failure = None
         with _forward_sigint(ctrl_c, live):
+            for i, slot in enumerate(device_split(count)):
+                live.add(_Worker(i, slot, out / LOGS / f"worker-{i}.log", inbox))
             while live:
                 if ctrl_c[0] and not stopping:
                     stopping = True

@@ -70,7 +70,7 @@ def main() -> None:
                 assert len(found) == args.runs and same(found, reference), f"{out}: runs differ from local"
     local = min(times["local"])
     print(f"{args.runs} runs of {args.algo} on {args.task}, budget {args.budget:,} each; "
-          f"{os.cpu_count()} CPUs; load average before: {os.getloadavg()[0]:.1f}\n")
+          f"{os.cpu_count()} CPUs; load average (1 min) at the end: {os.getloadavg()[0]:.1f}\n")
     print("| executor | wall time, s (each repeat) | best | runs/min | speed-up |")
     print("| --- | --- | ---: | ---: | ---: |")
     for executor, values in times.items():

@@ -31,6 +31,7 @@ import pickle
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
@@ -138,8 +139,12 @@ def _connected(address: Optional[str]) -> Iterator[None]:
         yield
         return
     try:
-        ray.init(address=address or "local", logging_level=logging.WARNING, log_to_driver=False,
-                 include_dashboard=False if not address else None)
+        with warnings.catch_warnings():
+            # Ray starts its own programs with fork+exec (no Python runs in the child), which JAX's
+            # "os.fork() is incompatible with multithreaded code" warning cannot tell apart.
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            ray.init(address=address or "local", logging_level=logging.WARNING, log_to_driver=False,
+                     include_dashboard=False if not address else None)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address} ($RAY_ADDRESS)" if address else "a local Ray instance"
         raise RunError(f"cannot connect to {where}: {' '.join(str(error).split())}") from None

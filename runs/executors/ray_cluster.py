@@ -147,11 +147,29 @@ def _connected(address: Optional[str]) -> Iterator[None]:
                      include_dashboard=False if not address else None)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = f"the Ray cluster at {address} ($RAY_ADDRESS)" if address else "a local Ray instance"
-        raise RunError(f"cannot connect to {where}: {' '.join(str(error).split())}") from None
+        text = " ".join(str(error).split())
+        if _asks_for_token(error):
+            # `ray start` turns token authentication on where ~/.ray/auth_token exists, but a driver
+            # given an address uses a token only when told to.
+            raise RunError(f"cannot connect to {where}: it asks for a token; run the sweep with "
+                           "RAY_AUTH_MODE=token (the token is read from ~/.ray/auth_token or $RAY_AUTH_TOKEN)"
+                           ) from None
+        raise RunError(f"cannot connect to {where}: {text[:600]}") from None
     try:
         yield
     finally:
         ray.shutdown()
+
+
+def _asks_for_token(error: BaseException) -> bool:
+    """Whether a failed ray.init was refused for want of a token (Ray wraps
+    the refusal in the errors it raises, as cause or as text)."""
+    seen = 0
+    while error is not None and seen < 10:
+        if type(error).__name__ == "AuthenticationError" or "InvalidAuthToken" in str(error):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 @contextlib.contextmanager

@@ -31,8 +31,10 @@ from tests.runs.test_loop import assert_same_run
 
 BUDGET = 160  # 20 generations of 8, each 0.1 s on the cluster (TOY_SLEEP_S), so that Ctrl-C lands mid-run
 # Keep Ray on loopback and offline: no usage report, and the node's address is
-# 127.0.0.1 (Ray otherwise advertises the machine's network address).
-RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# 127.0.0.1 (Ray otherwise advertises the machine's network address). No token
+# authentication either, whatever ~/.ray/auth_token a local Ray left there
+# (`ray start` turns it on when that file exists).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 START_S = 120
 
 

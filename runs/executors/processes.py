@@ -182,7 +182,7 @@ class _Worker:
 
     def send(self, job: Job) -> None:
         self.job, self.started = job, False
-        line = json.dumps({"job": base64.b64encode(pickle.dumps(job)).decode("ascii")}) + "\n"
+        line = json.dumps({"number": job.number, "job": base64.b64encode(pickle.dumps(job)).decode("ascii")}) + "\n"
         try:
             self.process.stdin.write(line)
             self.process.stdin.flush()
@@ -219,6 +219,7 @@ class ProcessExecutor(Executor):
 
     def __init__(self, workers: Optional[int] = None):
         self.workers = workers
+        self._requeued: set[int] = set()  # jobs whose worker died before starting them, once
 
     def run(self, jobs: Sequence[Job], events: Events, out: Path) -> bool:
         todo = collections.deque(jobs)
@@ -284,7 +285,8 @@ class ProcessExecutor(Executor):
     def _lost(self, worker: _Worker, code: int, stopping: bool, events: Events, todo, live, inbox) -> None:
         """A worker ended while it held a job."""
         job, worker.job = worker.job, None
-        if not worker.started:  # sent but never begun: another worker takes it
+        if not worker.started and job.number not in self._requeued:  # sent, never begun: another worker takes it
+            self._requeued.add(job.number)
             todo.appendleft(job)
         else:
             if stopping:

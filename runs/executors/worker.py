@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import json
 import os
 import pickle
@@ -97,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         channel.send("ready", pid=os.getpid(), devices=[f"{d.platform}:{d.id}" for d in jax.devices()])
         events = _Events(channel.send)
         for line in sys.stdin:
-            job = pickle.loads(base64.b64decode(json.loads(line)["job"]))
+            message = json.loads(line)
+            try:
+                job = pickle.loads(base64.b64decode(message["job"]))
+            except Exception as error:  # noqa: BLE001 - e.g. an algorithm defined in a script's __main__
+                channel.send("started", number=message["number"])
+                channel.send("finished", number=message["number"], outcome=dataclasses.asdict(executors.Outcome(
+                    executors.FAILED, 0.0, None, f"a worker process cannot load this run ({type(error).__name__}: "
+                    f"{error}); the algorithms and tasks of a sweep must be importable modules")))
+                continue
             events.started(job)
             outcome = executors.execute(job, events)
             # A Ctrl-C now must not lose the outcome of a run that ended: it is delivered after the send.

@@ -29,7 +29,7 @@ from runs.executors.ray_cluster import RayExecutor
 from tests.runs.executors.conftest import NAMES, ROOT, local_reference, toy_spec
 from tests.runs.test_loop import assert_same_run
 
-BUDGET = 160  # 20 generations of 8, each 0.1 s on the cluster (TOY_SLEEP_S), so that Ctrl-C lands mid-run
+BUDGET = 240  # 30 generations of 8, each 0.1 s on the cluster (TOY_SLEEP_S), so that Ctrl-C lands mid-run
 # Keep Ray on loopback and offline: no usage report, and the node's address is
 # 127.0.0.1 (Ray otherwise advertises the machine's network address). No token
 # authentication either, whatever ~/.ray/auth_token a local Ray left there
@@ -126,15 +126,21 @@ def test_a_ray_sweep_stops_on_ctrl_c_resumes_and_equals_a_local_sweep(cluster, r
     stopped = sweep.run_sweep(toy_spec(out, BUDGET), executor=executor, display=_CtrlCOnFirstRow())
     assert stopped.interrupted
     index = pd.read_csv(out / sweep.INDEX, keep_default_na=False).set_index("run_dir")
-    assert set(index["status"]) == {"pending"}, index
+    assert index.loc[NAMES[0], "status"] == "pending", index.loc[NAMES[0]]
     assert index.loc[NAMES[0], "error"].startswith("interrupted (Ctrl-C) at "), index.loc[NAMES[0], "error"]
     assert any((out / NAMES[0] / "checkpoints").glob("ckpt-*.npz"))  # stopped after a generation
+    # the other runs: queued ones cancelled (pending, never begun); one running beside the first
+    # was stopped too, or had just ended
+    assert set(index["status"]) <= {"pending", "done"}, index
+    for name in index.index[index["status"] == "done"]:
+        assert_same_run(reference / name, out / name)
+    assert "pending" in set(index.loc[NAMES[2:], "status"])
     assert not list(out.rglob(".*.tmp")), "a half-written file"
 
     lines = []
     again = sweep.run_sweep(toy_spec(out, BUDGET), executor=executor, notify=lines.append)
     assert not again.interrupted and again.count(sweep.DONE) == 4, again.rows
-    assert f"[1/4] toy on toy_point, seed 0: resuming -> {out / NAMES[0]}" in lines
+    assert f"[1/4] toy on toy_point, seed 0: resuming -> {out / NAMES[0]}" in lines, lines
     for name in NAMES:
         assert_same_run(reference / name, out / name)
     ours, theirs = (pd.read_csv(d / sweep.INDEX, keep_default_na=False) for d in (out, reference))

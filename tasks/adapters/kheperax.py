@@ -1,6 +1,6 @@
 """Kheperax's mazes as registered tasks, driven by Kheperax's own simulator.
 
-Kheperax (Grillotti, Faldor, et al. 2023, "Kheperax: a lightweight JAX-based
+Kheperax (Grillotti & Cully 2023, "Kheperax: a lightweight JAX-based
 robot control environment for benchmarking quality-diversity algorithms") is
 the JAX re-implementation of libfastsim's maze robot that QD papers benchmark
 on: a disc robot with two wheels, three lasers and two bumpers in a [0, 1]^2

@@ -1,8 +1,10 @@
 """tasks/adapters/kheperax.py: Kheperax's mazes behind our task contract.
 
-One rollout of ours and one of Kheperax's own scoring function are compiled
-(module fixtures) and shared by the tests; the rest builds tasks without
-compiling.
+A short `divergent run` (module fixture) gives the genomes and final
+positions that Kheperax's own environment, stepped directly, must reproduce;
+the rest builds tasks and draws without compiling an episode. Slow checks
+(`pytest -m slow`): every step against Kheperax's scoring function, and
+SERENE, MAP-Elites and TAXONS on a Kheperax maze.
 """
 from __future__ import annotations
 
@@ -16,71 +18,80 @@ from typer.testing import CliRunner
 
 import runs
 import tasks
-from emitters import variation
 from runs import cli
-from tasks.adapters.kheperax import KheperaxMLP
+from tasks.adapters.kheperax import KheperaxMLP, KheperaxPhysics
 from tasks.adapters.optional import MissingExtraError
 
-STEPS = 100
-BATCH = 8
+STEPS = 50
 MAZES = ("standard", "pointmaze", "snake")
 
 
 @pytest.fixture(scope="module")
-def task():
-    return tasks.make("kheperax_standard", episode_length=STEPS, trajectory_points=STEPS)
+def run(tmp_path_factory):
+    """A short `divergent run ns kheperax_standard` (one device: sharded
+    rollouts are tested on every task by tests/tasks/test_evaluator.py)."""
+    out = tmp_path_factory.mktemp("kheperax") / "ns"
+    result = CliRunner().invoke(cli.app, [
+        "run", "ns", "kheperax_standard", "--budget", "40", "--out", str(out), "--quiet",
+        "--set", f"task.episode_length={STEPS}", "--set", "algo.population_size=8",
+        "--set", "algo.archive_per_generation=8", "--set", "shard=false",
+    ])
+    assert result.exit_code == 0, result.output
+    return runs.load(out)
 
 
-@pytest.fixture(scope="module")
-def genomes(task):
-    g = variation.init_genomes(jax.random.PRNGKey(3), BATCH, task.default_policy().genome_size)
-    return g.at[0].set(0.0)  # a genome whose wheels stay still
-
-
-@pytest.fixture(scope="module")
-def ours(task, genomes):
-    return tasks.rollout(task, genomes, jax.random.PRNGKey(0), with_observation=True)
-
-
-@pytest.fixture(scope="module")
-def theirs(task, genomes):
-    """Kheperax's own scoring function on the same genomes (its parameters
-    unflattened by our policy): (descriptors, transitions)."""
+def kheperax_final_positions(genomes: np.ndarray, episode_length: int) -> np.ndarray:
+    """Kheperax's own environment, stepped directly with Kheperax's controller
+    (QDax's MLP as `KheperaxTask.create_default_task` builds it), the genomes
+    unflattened into its parameters: final (x, y) [B, 2]."""
     from kheperax.tasks.config import KheperaxConfig
     from kheperax.tasks.main import KheperaxTask
 
     config = KheperaxConfig.get_default_for_map("standard")
-    config.episode_length = STEPS
-    _, network, scoring_fn = KheperaxTask.create_default_task(config, jax.random.PRNGKey(0))
-    policy = task.default_policy()
+    config.episode_length = episode_length
+    env, network, _ = KheperaxTask.create_default_task(config, jax.random.PRNGKey(0))
+    policy = tasks.make("kheperax_standard").default_policy()
     same = ("layer_sizes", "activation", "final_activation", "bias")
     assert all(getattr(network, a) == getattr(policy.module, a) for a in same)  # the same controller
-    params = jax.vmap(policy.unravel)(genomes)
-    _, descriptors, extra, _ = jax.jit(scoring_fn)(params, jax.random.PRNGKey(5))
-    return np.asarray(descriptors), extra["transitions"]
+    params = jax.vmap(policy.unravel)(jnp.asarray(genomes))
+
+    @jax.jit
+    def episode(params, keys):
+        def step(_, states):
+            return jax.vmap(env.step)(states, jax.vmap(network.apply)(params, states.obs))
+
+        states = jax.lax.fori_loop(0, episode_length, step, jax.vmap(env.reset)(keys))
+        return jnp.stack([states.robot.posture.x, states.robot.posture.y], axis=1)
+
+    return np.asarray(episode(params, jax.random.split(jax.random.PRNGKey(0), len(genomes))))
 
 
-def test_same_genome_same_positions_as_kheperax(ours, theirs):
-    descriptors, transitions = theirs
-    assert bool(np.all(ours.valid))
-    # Every step's position: Kheperax's next_state_desc is the position after step t.
-    np.testing.assert_allclose(ours.trajectory, transitions.next_state_desc, atol=1e-6)
-    np.testing.assert_allclose(ours.descriptor, transitions.next_state_desc[:, -1], atol=1e-6)
-    # Kheperax's own descriptor is the position before the last step (module doc).
-    np.testing.assert_allclose(ours.trajectory[:, -2], descriptors, atol=1e-6)
-    # Genome 0 (all zeros) keeps its wheels still; most random genomes drive away.
-    moved = np.linalg.norm(np.asarray(ours.descriptor) - [0.15, 0.15], axis=1)
-    assert moved[0] < 1e-6 and np.sum(moved[1:] > 1e-2) >= BATCH // 2
+def test_divergent_run_ns_on_kheperax(run):
+    assert run.complete and run.metrics["evaluations"].iloc[-1] == 40
+    positions = run.archive["gt_descriptor"]
+    assert len(positions) == 16 and np.all((positions >= 0.0) & (positions <= 1.0))
+    # Different genomes went to different places (the robot is driven by its genome).
+    assert len(np.unique(np.round(positions, 4), axis=0)) > len(positions) // 2
 
 
-def test_render_draws_the_robot_and_the_walls(task, ours):
-    views = np.asarray(ours.observation)
-    assert views.shape == (BATCH, 64, 64, 3) and views.min() >= 0.0 and views.max() <= 1.0
-    for view, (x, y) in zip(views, np.asarray(ours.descriptor)):
-        row, col = min(int((1.0 - y) * 64), 63), min(int(x * 64), 63)
-        np.testing.assert_array_equal(view[row, col], [1.0, 0.0, 0.0])  # y up: row 0 is the top
-    # The vertical wall x = 0.25, y in [0.25, 0.75] is black in every view.
-    np.testing.assert_array_equal(views[:, 32, 16], 0.0)
+def test_same_genome_same_final_position_as_kheperax(run):
+    ours = run.archive["gt_descriptor"]
+    np.testing.assert_allclose(ours, kheperax_final_positions(run.archive["genome"], STEPS), atol=1e-6)
+
+
+def test_render_draws_the_robot_and_the_walls():
+    from kheperax.simu.posture import Posture
+
+    task = tasks.make("kheperax_standard")
+    physics = KheperaxPhysics(Posture(jnp.float32(0.6), jnp.float32(0.3), jnp.float32(0.0)),
+                              jnp.zeros(5), jax.random.PRNGKey(0))
+    view = np.asarray(task.render(physics))
+    assert view.shape == (64, 64, 3) and view.min() >= 0.0 and view.max() <= 1.0
+    row, col = int((1.0 - 0.3) * 64), int(0.6 * 64)  # y up: row 0 is the top
+    np.testing.assert_array_equal(view[row, col], [1.0, 0.0, 0.0])
+    # The vertical wall x = 0.25, y in [0.25, 0.75] is black; open floor is white.
+    np.testing.assert_array_equal(view[32, 16], 0.0)
+    np.testing.assert_array_equal(view[5, 40], 1.0)
 
 
 @pytest.mark.parametrize("maze", MAZES)
@@ -135,17 +146,47 @@ def test_missing_kheperax_names_the_extra(without_kheperax):
     assert "pip install 'divergent[kheperax]'" in result.output
 
 
-def test_divergent_run_ns_on_kheperax(tmp_path):
-    out = tmp_path / "ns"
+SLOW_RUNS = {  # every algorithm family on a Kheperax maze, small settings (pytest -m slow)
+    "serene": ["algo.ns.population_size=8", "algo.ns.k=3", "algo.scheduler.chunk_size=48",
+               "algo.emitter_capacity=8", "algo.emitters_per_step=2"],
+    "me": ["algo.batch_size=16", "algo.cells_per_dim=8"],
+    "ns[autoencoder]": ["algo.population_size=8", "representation=autoencoder", "rep.width=4",
+                        "rep.latent_size=3", "rep.max_epochs=2", "rep.refit_schedule=every", "rep.refit_every=2"],
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SLOW_RUNS))
+def test_every_algorithm_family_runs_on_kheperax(name, tmp_path):
+    out = tmp_path / "run"
+    sets = [a for s in SLOW_RUNS[name] for a in ("--set", s)]
     result = CliRunner().invoke(cli.app, [
-        "run", "ns", "kheperax_standard", "--budget", "40", "--out", str(out), "--quiet",
-        "--set", "task.episode_length=50", "--set", "algo.population_size=8",
-        "--set", "algo.archive_per_generation=2",
+        "run", name.split("[")[0], "kheperax_snake_quad", "--budget", "160", "--out", str(out), "--quiet",
+        "--set", "task.episode_length=30", *sets,
     ])
     assert result.exit_code == 0, result.output
     run = runs.load(out)
-    assert run.complete and run.metrics["evaluations"].iloc[-1] == 40
+    assert run.complete and run.metrics["evaluations"].iloc[-1] >= 160
     positions = run.archive["gt_descriptor"]
-    assert len(positions) > 0 and np.all((positions >= 0.0) & (positions <= 1.0))
-    # Different genomes went to different places (the robot is driven by its genome).
-    assert len(np.unique(np.round(positions, 4), axis=0)) > 1
+    assert len(positions) > 0 and np.all((positions >= -1.0) & (positions <= 1.0))
+    if name == "ns[autoencoder]":
+        assert run.metrics["representation_fits"].iloc[-1] > 0
+
+
+@pytest.mark.slow
+def test_every_step_matches_kheperax_scoring_function():
+    """Every position of the episode, against Kheperax's QDax scoring function;
+    its descriptor is the position before the last step (module doc)."""
+    from kheperax.tasks.config import KheperaxConfig
+    from kheperax.tasks.main import KheperaxTask
+
+    task = tasks.make("kheperax_standard", episode_length=STEPS, trajectory_points=STEPS)
+    policy = task.default_policy()
+    genomes = jax.random.normal(jax.random.PRNGKey(3), (8, policy.genome_size))
+    ours = tasks.rollout(task, genomes, jax.random.PRNGKey(0))
+    config = KheperaxConfig.get_default_for_map("standard")
+    config.episode_length = STEPS
+    _, _, scoring_fn = KheperaxTask.create_default_task(config, jax.random.PRNGKey(0))
+    _, descriptors, extra, _ = jax.jit(scoring_fn)(jax.vmap(policy.unravel)(genomes), jax.random.PRNGKey(5))
+    np.testing.assert_allclose(ours.trajectory, extra["transitions"].next_state_desc, atol=1e-6)
+    np.testing.assert_allclose(ours.trajectory[:, -2], descriptors, atol=1e-6)

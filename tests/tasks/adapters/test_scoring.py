@@ -32,21 +32,19 @@ def arm():
 
 def test_evaluation_is_the_scoring_functions_output():
     evaluator = arm()
-    genomes = jax.random.uniform(KEY, (16, ARM_DOF))
-    ev = evaluator(genomes, KEY)
-    fitness, descriptor, _ = arm_scoring_function(genomes, KEY)
-    np.testing.assert_array_equal(ev.reward, fitness)
-    np.testing.assert_array_equal(ev.descriptor, descriptor)
-    assert bool(np.all(ev.valid)) and ev.observation is None and ev.trajectory.shape == (16, 0, 2)
-    inside = np.linalg.norm(np.asarray(descriptor) - [0.85, 0.5], axis=1) < 0.2
-    np.testing.assert_array_equal(ev.reward_area, np.where(inside, 0, -1))
-    # A straight arm ends at (1, 0.5), inside the disc, 0.15 from its centre.
-    straight = jnp.full((2, ARM_DOF), 0.5)
-    np.testing.assert_allclose(evaluator(straight, KEY).descriptor, [[1.0, 0.5]] * 2, atol=1e-6)
-    np.testing.assert_array_equal(evaluator(straight, KEY).reward_area, [0, 0])
     sparse = dataclasses.replace(evaluator, reward="areas")
-    np.testing.assert_allclose(sparse(straight, KEY).reward, [0.25, 0.25], atol=1e-5)  # (r - d) / r
-    np.testing.assert_array_equal(sparse(genomes, KEY).reward == 0, ~inside)
+    # 16 random arms, then 2 straight ones: they end at (1, 0.5), inside the disc, 0.15 from its centre.
+    genomes = jnp.concatenate([jax.random.uniform(KEY, (16, ARM_DOF)), jnp.full((2, ARM_DOF), 0.5)])
+    ev, paid = jax.jit(lambda g, k: (evaluator(g, k), sparse(g, k).reward))(genomes, KEY)
+    fitness, descriptor, _ = arm_scoring_function(genomes, KEY)
+    np.testing.assert_allclose(ev.reward, fitness, rtol=1e-6)
+    np.testing.assert_allclose(ev.descriptor, descriptor, rtol=1e-6)
+    assert bool(np.all(ev.valid)) and ev.observation is None and ev.trajectory.shape == (18, 0, 2)
+    distance = np.linalg.norm(np.asarray(descriptor) - [0.85, 0.5], axis=1)
+    np.testing.assert_array_equal(ev.reward_area, np.where(distance < 0.2, 0, -1))
+    np.testing.assert_allclose(ev.descriptor[16:], [[1.0, 0.5]] * 2, atol=1e-6)
+    np.testing.assert_allclose(paid, np.maximum(0.2 - distance, 0.0) / 0.2, atol=1e-5)  # (r - d) / r
+    np.testing.assert_allclose(paid[16:], [0.25, 0.25], atol=1e-5)
     assert evaluator == arm() and hash(evaluator) == hash(arm())  # equal wrappers share jitted steps
 
 
@@ -56,7 +54,7 @@ def test_invalid_scores_are_flagged_and_reset():
 
     evaluator = tasks.from_scoring_function(scoring, genome_size=3, descriptor_low=(-1, -1),
                                             descriptor_high=(1, 1))
-    ev = evaluator(jnp.asarray([[0.5, 0.1, 0.2], [jnp.nan, 0.1, 0.2], [1.0, jnp.inf, 0.0]]), KEY)
+    ev = jax.jit(evaluator)(jnp.asarray([[0.5, 0.1, 0.2], [jnp.nan, 0.1, 0.2], [1.0, jnp.inf, 0.0]]), KEY)
     np.testing.assert_array_equal(ev.valid, [True, False, False])
     np.testing.assert_array_equal(ev.reward, [0.5, 0.0, 0.0])
     np.testing.assert_allclose(ev.descriptor, [[0.1, 0.2], [-1, -1], [-1, -1]])
@@ -75,7 +73,7 @@ def test_pytree_genotypes_and_the_old_four_item_return():
                                             descriptor_high=(9, 9))
     assert evaluator.genome_size == 9
     genomes = jax.random.normal(KEY, (4, 9))
-    ev = evaluator(genomes, KEY)
+    ev = jax.jit(evaluator)(genomes, KEY)
     params = jax.vmap(jax.flatten_util.ravel_pytree(template)[1])(genomes)  # ravel_pytree's order
     expected = jnp.sum(params["w"], axis=1) + params["b"]
     np.testing.assert_allclose(ev.reward, expected[:, 0], rtol=1e-6)
@@ -90,7 +88,7 @@ def test_grid_follows_the_descriptor_dimension():
     assert one.spec.grid_shape == (2500,) and three.spec.grid_shape == (4, 5, 6)
     assert arm().spec.grid_shape == (50, 50)
     with pytest.raises(ValueError, match=r"returned descriptors of shape \(5, 2\); expected \(5, 1\)"):
-        one(jnp.zeros((5, 4)), KEY)  # rastrigin's descriptors are 2-d
+        jax.eval_shape(one, jnp.zeros((5, 4)), KEY)  # rastrigin's descriptors are 2-d
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -137,7 +135,7 @@ def test_map_elites_on_qdax_arm():
     config = dataclasses.replace(me.config_cls(), batch_size=64, genome_low=0.0, genome_high=1.0, init_std=0.5)
     pipe = pipeline.make(arm())
     assert isinstance(pipe.evaluator, ScoringFunction)
-    state = me.init(config, pipe, KEY)
+    state = jax.jit(me.init, static_argnums=(0, 1))(config, pipe, KEY)  # as runs/loop.py does
     step = jax.jit(me.step)
     first = None
     for g in range(30):

@@ -49,6 +49,9 @@ class Pipeline:
     evaluator: Evaluator | Callable[[jax.Array, jax.Array], Evaluation]
     representation: Representation
 
+    def __post_init__(self):
+        check_capabilities(self.evaluator, self.representation)
+
     @property
     def spec(self) -> TaskSpec:
         return self.evaluator.spec
@@ -133,6 +136,50 @@ class Pipeline:
         return novelty_archive.init_like(capacity, self.template())
 
 
+# What a representation may read of an `Evaluation` beyond the descriptor,
+# by the flag it declares it with, and how to say it in a message.
+_CAPABILITIES = (
+    ("trajectory", "needs_trajectory", "the trajectory (Evaluation.trajectory)"),
+    ("observation", "needs_observation", "the rendered top-down view (Evaluation.observation)"),
+)
+
+
+def check_capabilities(evaluator: Any, representation: Representation | type) -> None:
+    """Refuses a representation that reads what the evaluator does not give.
+
+    An evaluator says what its evaluations carry in `provides` (a set of
+    "trajectory", "observation"); one that does not say is trusted. A
+    scoring function (`tasks.from_scoring_function`) provides neither.
+
+    Args:
+        evaluator: the evaluator.
+        representation: a representation or its class.
+
+    Raises:
+        ValueError: naming the representation, what it needs, the evaluator,
+            and the representations that work with it.
+    """
+    provides = getattr(evaluator, "provides", None)
+    if provides is None:
+        return
+    missing = [text for what, flag, text in _CAPABILITIES
+               if getattr(representation, flag, False) and what not in provides]
+    if not missing:
+        return
+    import representations
+
+    usable = [n for n in representations.names()
+              if all(what in provides or not getattr(representations.representation_class(n), flag, False)
+                     for what, flag, _ in _CAPABILITIES)]
+    hint = ""
+    if "observation" not in provides and hasattr(evaluator, "with_observation"):
+        hint = " (build the evaluator with with_observation=True)"
+    raise ValueError(
+        f"representation {representation.name!r} needs {' and '.join(missing)}, which {evaluator!r} does not "
+        f"provide{hint}; representations that work with it: {', '.join(usable) or 'none'}"
+    )
+
+
 def make(
     task: Any,
     representation: str | Representation = "ground_truth",
@@ -145,7 +192,10 @@ def make(
     sharded over the devices when `shard`, descriptors from `representation`.
 
     Args:
-        task: a task (`tasks.make(...)`).
+        task: a task (`tasks.make(...)`), or an evaluator that stands on its
+            own, such as a QDax scoring function wrapped by
+            `tasks.from_scoring_function` (then `policy` must be None and
+            `shard` does not apply).
         representation: a registered name (`representations.names()`) or an
             instance.
         representation_config: the named representation's `Config` or a
@@ -154,11 +204,20 @@ def make(
         shard: split each batch over every device when it divides evenly.
 
     Raises:
-        ValueError: unknown representation or invalid settings.
+        ValueError: unknown representation or invalid settings, a policy for
+            an evaluator, or a representation that needs what the evaluator
+            does not provide (`check_capabilities`).
     """
     import representations
 
+    standalone = callable(task) and hasattr(task, "genome_size")  # an evaluator, not an Env
+    if standalone and policy is not None:
+        raise ValueError(f"{task!r} is an evaluator with its own genomes; it takes no policy (got {policy!r})")
     if isinstance(representation, str):
+        if standalone:  # before building it: its own checks would fail less clearly
+            check_capabilities(task, representations.representation_class(representation))
         representation = representations.make(representation, task.spec, representation_config)
+    if standalone:
+        return Pipeline(task, representation)
     evaluator = make_evaluator(task, policy, shard=shard, with_observation=representation.needs_observation)
     return Pipeline(evaluator, representation)

@@ -68,6 +68,8 @@ class Representation(abc.ABC):
     learned: ClassVar[bool] = False
     # Whether `features` reads `Evaluation.observation` (the rendered view).
     needs_observation: ClassVar[bool] = False
+    # Whether `features` reads `Evaluation.trajectory` (a scoring function has none).
+    needs_trajectory: ClassVar[bool] = False
     # Whether `surprise` is defined (TAXONS' reconstruction error).
     has_surprise: ClassVar[bool] = False
 

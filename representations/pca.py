@@ -27,6 +27,7 @@ class Pca(Representation):
 
     name = "pca"
     learned = True
+    needs_trajectory = True
 
     @dataclasses.dataclass(frozen=True)
     class Config:

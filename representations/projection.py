@@ -23,6 +23,7 @@ class Projection(Representation):
     over the world. Bounds [-1, 1]^size."""
 
     name = "projection"
+    needs_trajectory = True
 
     @dataclasses.dataclass(frozen=True)
     class Config:

@@ -211,6 +211,7 @@ class Signature(Representation):
     """Descriptor = the (log-)signature, truncated at `depth`, of the trajectory (optionally with time)."""
 
     name = "signature"
+    needs_trajectory = True
 
     @dataclasses.dataclass(frozen=True)
     class Config:

@@ -184,8 +184,8 @@ def make_task(name: str, task_config: Any):
     """Builds the task `name` from its `Config` instance.
 
     Raises:
-        ConfigError: the task rejects its settings, or cannot read a file
-            they name (a maze file).
+        ConfigError: the task rejects its settings, cannot read a file they
+            name (a maze file), or needs an optional package that is missing.
     """
     try:
         return _task_class(name)(task_config)
@@ -193,6 +193,8 @@ def make_task(name: str, task_config: Any):
         raise
     except ValueError as error:
         raise ConfigError(f"invalid task_config for task {name!r}: {shorten(str(error))}") from None
+    except ModuleNotFoundError as error:  # an optional extra (kheperax): the message says what to install
+        raise ConfigError(str(error)) from None
     except OSError as error:  # a file the task reads (a maze file): missing, a directory, no permission
         where = getattr(task_config, "maze_file", None) or error.filename
         key = "task_config.maze_file" if getattr(task_config, "maze_file", None) else "task_config"

@@ -4,7 +4,10 @@
     task = tasks.make("hardmaze")
     genomes = task.default_policy().init_genomes(key, 200)
     evaluation = tasks.rollout(task, genomes, key)
+
+A QDax scoring function becomes an evaluator with `tasks.from_scoring_function`.
 """
+from tasks.adapters.scoring import from_scoring_function
 from tasks.base import SparseRewardTask
 from tasks.evaluation import Evaluation
 from tasks.policies import MLPPolicy, Policy, ReferenceController
@@ -20,6 +23,7 @@ __all__ = [
     "RewardArea",
     "SparseRewardTask",
     "TaskSpec",
+    "from_scoring_function",
     "make",
     "make_config",
     "names",

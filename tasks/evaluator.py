@@ -46,6 +46,12 @@ class Evaluator:
     def genome_size(self) -> int:
         return self.policy.genome_size
 
+    @property
+    def provides(self) -> frozenset:
+        """What its `Evaluation`s carry beyond descriptors and rewards: the
+        trajectory, and the rendered view when `with_observation`."""
+        return frozenset({"trajectory", "observation"} if self.with_observation else {"trajectory"})
+
     def __call__(self, genomes: jax.Array, key: jax.Array) -> Evaluation:
         """Traceable: the `Evaluation` of `genomes` [B, D]; policy i's episode
         uses fold_in(key, i), so results do not depend on the sharding."""

@@ -221,6 +221,9 @@ def _replay(run_dir: Path, config: Mapping, archive: Mapping[str, np.ndarray], n
     if "genome" not in archive:
         notes.append("no time coverage: archive.npz has no genomes to replay")
         return None, None
+    if archive["genome"].ndim == 2 and archive["genome"].shape[1] == 0:
+        notes.append("no time coverage: the archive holds training episodes, not genomes (an RL run)")
+        return None, None
     if not task_built:  # already noted: no task, nothing to replay on
         return None, None
     from runs.config import from_dict

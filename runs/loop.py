@@ -231,7 +231,7 @@ def _run(config: RunConfig, run_dir: rundir.RunDir, ready, ckpt, reporter: Optio
     else:
         run_dir.checkpoints.mkdir(exist_ok=True)  # a run killed while its directory was made
         run_dir.truncate_metrics(0)  # rows a killed first session logged are logged again
-        state = _jitted_init(algo)(config.algo, ready.pipeline, init_key, budget=config.budget)
+        state = _jitted_init(algo)(config.algo, ready.pipeline, init_key, budget=config.budget, **ready.init_inputs)
         generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
     state = own_buffers(state)
     reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))

@@ -28,6 +28,7 @@ from typing import Any, Optional
 import jax
 
 from runs.config import RunConfig, make_task
+from runs import priors
 from runs.errors import ConfigError
 
 # The run holds about this many copies of its state at once (the state, the
@@ -47,6 +48,8 @@ class Ready:
             representation), handed to the algorithm.
         skeleton: the initial state's shapes and dtypes (`jax.eval_shape`).
         state_bytes: bytes of the initial state.
+        init_inputs: extra keyword arguments of `algo.init` (`runs.priors`:
+            another run's archive for `sac-seeded`).
     """
 
     algo: Any
@@ -54,6 +57,7 @@ class Ready:
     pipeline: Any
     skeleton: Any
     state_bytes: int
+    init_inputs: dict = dataclasses.field(default_factory=dict)
 
 
 def check(config: RunConfig, *, memory: Optional[int] = None) -> Ready:
@@ -76,10 +80,11 @@ def check(config: RunConfig, *, memory: Optional[int] = None) -> Ready:
     algo = algorithms.get(config.algorithm)
     task = task_of(config)
     pipeline = config.make_pipeline(task)
-    skeleton = state_shapes(algo, config, pipeline)
+    inputs = priors.init_inputs(config)
+    skeleton = state_shapes(algo, config, pipeline, inputs)
     size = tree_bytes(skeleton)
     check_memory(config, size, device_memory() if memory is None else memory)
-    return Ready(algo=algo, task=task, pipeline=pipeline, skeleton=skeleton, state_bytes=size)
+    return Ready(algo=algo, task=task, pipeline=pipeline, skeleton=skeleton, state_bytes=size, init_inputs=inputs)
 
 
 def task_of(config: RunConfig) -> Any:
@@ -114,7 +119,7 @@ def _file_stamp(task_config: Any) -> Any:
     return None if stat is None else (stat.st_size, stat.st_mtime_ns)
 
 
-def state_shapes(algo: Any, config: RunConfig, pipeline: Any) -> Any:
+def state_shapes(algo: Any, config: RunConfig, pipeline: Any, inputs: Optional[dict] = None) -> Any:
     """The initial state of `config` as shapes and dtypes, traced, not run.
 
     This is the one place the run machinery calls ``algo.init`` outside jit.
@@ -122,7 +127,7 @@ def state_shapes(algo: Any, config: RunConfig, pipeline: Any) -> Any:
     Raises:
         ConfigError: the algorithm rejects its settings for this task.
     """
-    init = functools.partial(algo.init, config.algo, pipeline, budget=config.budget)
+    init = functools.partial(algo.init, config.algo, pipeline, budget=config.budget, **(inputs or {}))
     try:
         return jax.eval_shape(init, jax.random.PRNGKey(0))
     except (ValueError, TypeError) as error:

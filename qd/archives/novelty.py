@@ -92,7 +92,8 @@ def init(
 
     Args:
         capacity: maximum number of rows (>= 1).
-        genome_size: D, flat genome length (>= 1).
+        genome_size: D, flat genome length (>= 1; 0 for an archive of
+            episodes rather than genomes, as the RL algorithms keep).
         descriptor_size: k, descriptor size (>= 1).
         gt_size: g, ground-truth descriptor size; defaults to ``descriptor_size``.
         feature_shape, feature_dtype: of one row's representation features
@@ -105,7 +106,9 @@ def init(
         ValueError: if a size is not a positive integer.
     """
     gt_size = descriptor_size if gt_size is None else gt_size
-    checks.positive_ints(capacity=capacity, genome_size=genome_size, descriptor_size=descriptor_size, gt_size=gt_size)
+    checks.positive_ints(capacity=capacity, descriptor_size=descriptor_size, gt_size=gt_size)
+    if isinstance(genome_size, bool) or not isinstance(genome_size, int) or genome_size < 0:
+        raise ValueError(f"genome_size must be a non-negative integer, got {genome_size!r}")
     zero = jnp.zeros((), jnp.int32)
     return NoveltyArchive(
         **empty_rows(capacity, genome_size, descriptor_size, gt_size, feature_shape, feature_dtype),

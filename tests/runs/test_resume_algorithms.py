@@ -28,7 +28,13 @@ SETTINGS = {
         "algo.scheduler.chunk_size=48", "algo.emitter_capacity=8", "algo.emitters_per_step=2",
         "algo.reward_archive_capacity=200", "algo.history_capacity=32",
     ],
+    "ppo": ["algo.num_envs=16", "algo.unroll_length=6", "algo.num_minibatches=2", "algo.num_updates_per_batch=2",
+            "algo.policy_hidden=[8]", "algo.value_hidden=[8]", "algo.archive_capacity=300"],
+    "sac": ["algo.num_envs=16", "algo.batch_size=16", "algo.min_replay_size=32", "algo.hidden=[8]",
+            "algo.max_replay_size=500", "algo.archive_capacity=300"],
 }
+# sac-seeded replays the archive of an exploration run (the "ns" settings here).
+SETTINGS["sac-seeded"] = [*SETTINGS["sac"], "algo.prior_episodes=8"]
 KILL_AT, CHECKPOINT_EVERY, BUDGET = 11, 4, 480
 
 
@@ -56,11 +62,23 @@ LEARNED = {  # a learned representation's parameters and stored views resume too
 }
 
 
-@pytest.mark.parametrize("name", sorted(SETTINGS) + sorted(LEARNED))
+# sac-seeded runs the very step of sac with a prior buffer more, so plain sac's
+# resume is an on-demand check (-m slow): its compile would cost CI ~10 s.
+SLOW = {"sac"}
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(SETTINGS) + sorted(LEARNED)]
+)
 def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
     extra = LEARNED.get(name, [])
     name = name.split("[")[0]
     sets = [*SETTINGS[name], *extra, f"checkpoint_every={CHECKPOINT_EVERY}", "task.episode_length=12"]
+    if name == "sac-seeded":
+        prior = C.build("ns", toy.TASK, budget=64, out=str(tmp_path / "prior"),
+                        sets=[*SETTINGS["ns"], "task.episode_length=12"])
+        loop.start(prior)
+        sets.append(f"algo.prior={prior.out}")
     whole = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "whole"), sets=sets)
     loop.start(whole)
     killed = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "killed"), sets=sets)
@@ -87,5 +105,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
     if extra:  # refitted before the checkpoint resumed from, and after it
         fits = runs.load(whole.out).metrics.set_index("generation")["representation_fits"]
         assert 0 < fits.loc[8] < fits.iloc[-1]
+    if name.startswith("sac"):  # it had updated before the checkpoint resumed from
+        assert runs.load(whole.out).metrics.set_index("generation").loc[8, "updates"] > 0
     if name in ("cmaes", "cmame"):
         assert runs.load(whole.out).archive["genome"].shape[0] > 0

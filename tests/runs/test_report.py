@@ -6,7 +6,8 @@ browser (chromium driven by Playwright): no console errors, no request
 leaving the page, every figure drawn, a click on a policy shows its
 trajectory, view, reward, descriptor and generation.
 
-The sweep is module-scoped: every test here reads the same runs."""
+The sweep compiles each algorithm's programs once (~40 s of CPU, cold
+cache); the runs, the comparison, the replays and the browser take seconds."""
 from __future__ import annotations
 
 import json
@@ -69,13 +70,6 @@ def _sweep_compare_report(out, arguments):
     return reported.output
 
 
-@pytest.fixture(scope="module")
-def evidence(tmp_path_factory):
-    """The toy sweep through sweep, compare and report: (sweep directory, report's output)."""
-    out = tmp_path_factory.mktemp("evidence") / "sweep"
-    return out, _sweep_compare_report(out, TOY_SWEEP)
-
-
 def check_evidence(out, printed, tasks):
     """The sweep ran every run, the comparison has every group of every task,
     and the report every run, each with its archive and replays."""
@@ -118,11 +112,14 @@ def check_evidence(out, printed, tasks):
     return data
 
 
-def test_the_evidence_sweep_runs_end_to_end_through_sweep_compare_and_report(evidence):
-    out, printed = evidence
-    check_evidence(out, printed, [toy.TASK])
+def test_the_evidence_sweep_runs_through_sweep_compare_and_report_and_the_page_works_in_a_browser(tmp_path):
+    # One test, not a module fixture shared by two: pytest-xdist would run the
+    # sweep once in each worker that gets one of them.
+    out = tmp_path / "sweep"
+    data = check_evidence(out, _sweep_compare_report(out, TOY_SWEEP), [toy.TASK])
     refused = CliRunner().invoke(cli.app, ["report", str(out), "--out", str(out)])
     assert refused.exit_code == 2 and "is a directory" in refused.output, refused.output
+    check_page_in_browser(out / "report.html", data, tmp_path / "report.png")
 
 
 @pytest.mark.slow
@@ -131,6 +128,7 @@ def test_the_evidence_sweep_on_hardmaze_and_curling(tmp_path):
     data = check_evidence(out, _sweep_compare_report(out, REAL_SWEEP), REAL_TASKS)
     maps = {m["name"]: m for m in data["maps"].values()}
     assert len(maps["hardmaze"]["walls"]) > 5 and maps["hardmaze"]["y_down"] and len(maps["curling"]["areas"]) == 2
+    check_page_in_browser(out / "report.html", data, tmp_path / "report.png")
 
 
 def _chromium() -> str:
@@ -141,14 +139,14 @@ def _chromium() -> str:
     pytest.fail(f"no chromium found: {CHROMIUM_HINT}", pytrace=False)
 
 
-def test_the_page_works_in_a_headless_browser(evidence, tmp_path):
+def check_page_in_browser(page_file, data, screenshot):
+    """The page in headless chromium: no console error or warning, no request
+    leaving the page, every figure drawn with its traces; a click on a SERENE
+    policy shows its details, trajectory and view; a second run side by side."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("playwright is missing: pip install -e '.[dev]'", pytrace=False)
-    out, _ = evidence
-    page_file = out / "report.html"
-    data = _page_data(page_file.read_text(encoding="utf-8"))
     serene = next(r for r in data["runs"] if r["group"] == "serene")
     archive = serene["explorer"]["sources"]["archive"]
     xy = np.stack([archive["x"], archive["y"]], axis=1)
@@ -194,7 +192,7 @@ def test_the_page_works_in_a_headless_browser(evidence, tmp_path):
             assert trajectory == len(serene["explorer"]["replays"][archive["replay"][target]]["x"]) > 1
             page.select_option("#run-b", data["runs"][0]["id"])  # side by side
             page.wait_for_function("() => document.querySelector('#map-b .main-svg') !== null")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+            page.screenshot(path=str(screenshot))
         finally:
             browser.close()
     assert not problems, problems

@@ -8,6 +8,7 @@
     divergent sweep --algos ns,me --tasks curling --seeds 0-4 --out runs_out/sweep
     divergent sweep ... --executor processes --workers 2   (or --executor ray: one Ray task per run)
     divergent compare runs_out/sweep                table, tests and plots of many runs
+    divergent report runs_out/sweep                 the same and an archive explorer, in one HTML page
 
 Mistakes the user can fix (bad config keys or values, unknown names, a
 refusing run directory, a bad checkpoint, an unreadable file) print one red
@@ -500,6 +501,48 @@ def compare(
     Console().print(Text(
         f"compared {runs_} runs in {len(result.groups)} groups; {len(better)} significant differences "
         f"(Holm-adjusted p < 0.05) -> {result.out}/table.md, stats.md, plots/ ({len(result.files) - 4} plots)"
+    ), soft_wrap=True)
+
+
+@app.command()
+@_friendly
+def report(
+    dirs: List[Path] = typer.Argument(
+        ..., metavar="DIR...", help="Run directories and/or sweep directories (holding runs)."
+    ),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o",
+        help="The HTML file (default FIRST_DIR/report.html for a sweep directory, else ./report.html).",
+    ),
+    replays: int = typer.Option(
+        48, "--replays", min=0, metavar="N",
+        help="Policies per run rolled out again for their trajectories and final views (all of a smaller "
+        "archive; else the best of each reward area and the rest spread over the map). 0: none.",
+    ),
+) -> None:
+    """One self-contained HTML page (no network needed): the comparison and an archive explorer.
+
+    The page holds, per task, what `divergent compare` writes (median and IQR
+    table, pairwise Mann-Whitney U tests with Holm correction) with the
+    curves, box plots and exploitation budgets as interactive Plotly
+    figures; and an archive explorer: pick a run (or two side by side), see
+    its archive on the task's map, click a policy for its trajectory, final
+    top-down view, reward, descriptor and generation found, and the run's
+    max reward and exploitation budget per reward area over evaluations.
+    Trajectories and views come from replaying up to --replays policies per
+    run (jitted, batched; the page says how many).
+    """
+    from runs import report as reports
+
+    stderr = Console(stderr=True)
+    enable_compile_cache()
+    result = reports.report(
+        dirs, out, replays=replays,
+        warn=lambda line: stderr.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True),
+    )
+    Console().print(Text(
+        f"report of {len(result.runs)} runs in {result.groups} groups ({result.replayed} policies replayed, "
+        f"{result.size / 1e6:.1f} MB) -> {result.out}"
     ), soft_wrap=True)
 
 

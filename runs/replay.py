@@ -56,8 +56,30 @@ class Replay:
     views: Optional[np.ndarray] = None
 
 
-def replay_task(run_config: Any):
-    """The run's task, recording `TIME_POINTS` positions per episode when its
+@dataclasses.dataclass(frozen=True)
+class Policies:
+    """What replaying a few policies gives, for showing them one by one
+    (`replay_policies`).
+
+    Attributes:
+        trajectory: [N, T, 2] world positions at `steps`.
+        steps: [T] the episode step of each position (1-based).
+        views: [N, 64, 64, 3] uint8 final top-down views.
+        reward: [N] episode rewards of the replays.
+        descriptor: [N, g] final ground-truth descriptors of the replays.
+        valid: [N] replays without NaN/inf.
+    """
+
+    trajectory: np.ndarray
+    steps: np.ndarray
+    views: np.ndarray
+    reward: np.ndarray
+    descriptor: np.ndarray
+    valid: np.ndarray
+
+
+def replay_task(run_config: Any, points: int = TIME_POINTS):
+    """The run's task, recording `points` positions per episode when its
     config has a ``trajectory_points`` field (else the task's default).
 
     Raises:
@@ -67,8 +89,57 @@ def replay_task(run_config: Any):
 
     task_config = run_config.task_config
     if any(f.name == "trajectory_points" for f in dataclasses.fields(task_config)):
-        task_config = dataclasses.replace(task_config, trajectory_points=TIME_POINTS)
+        task_config = dataclasses.replace(task_config, trajectory_points=points)
     return make_task(run_config.task, task_config)
+
+
+def replay_policies(run_config: Any, genomes: np.ndarray, *, points: int = TIME_POINTS,
+                    batch: int = BATCH) -> Policies:
+    """Rolls a few genomes out again with their trajectories and final views
+    (for `divergent report`), in batches of `batch`, the last one padded: runs
+    of one task share one compiled program whatever their number of policies.
+
+    Args:
+        run_config: the run's `RunConfig`.
+        genomes: [N, D] genomes (N may be 0).
+        points: positions recorded per episode (tasks with a
+            ``trajectory_points`` field; others keep their own).
+        batch: policies per rollout call.
+
+    Returns:
+        The `Policies`.
+    """
+    import jax
+
+    from tasks.rollout import rollout
+
+    task = replay_task(run_config, points)
+    spec = task.spec
+    genomes = np.asarray(genomes, np.float32)
+    n = len(genomes)
+    steps = np.asarray(spec.trajectory_steps)
+    if n == 0:
+        return Policies(np.zeros((0, len(steps), 2), np.float32), steps, np.zeros((0, 64, 64, 3), np.uint8),
+                        np.zeros(0, np.float32), np.zeros((0, len(spec.descriptor_low)), np.float32),
+                        np.zeros(0, bool))
+    key = jax.random.PRNGKey(0)
+    parts = []
+    for start in range(0, n, batch):
+        rows = genomes[start:start + batch]
+        padded = np.concatenate([rows, np.repeat(rows[:1], batch - len(rows), axis=0)]) if len(rows) < batch else rows
+        out = rollout(task, padded, key, with_observation=True)
+        m = len(rows)
+        parts.append(jax.tree.map(lambda x: np.asarray(x[:m]), (out.trajectory, out.observation, out.reward,
+                                                                 out.descriptor, out.valid)))
+    trajectory, views, reward, descriptor, valid = (np.concatenate(p) for p in zip(*parts))
+    return Policies(
+        trajectory=trajectory.astype(np.float32),
+        steps=steps,
+        views=np.round(np.clip(views, 0.0, 1.0) * 255.0).astype(np.uint8),
+        reward=reward.astype(np.float32),
+        descriptor=descriptor.astype(np.float32),
+        valid=valid.astype(bool),
+    )
 
 
 def replay_archive(

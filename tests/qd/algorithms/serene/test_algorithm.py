@@ -271,3 +271,54 @@ def test_config_errors_name_the_field():
         serene_config(scheduler_kind="round_robin")
     with pytest.raises(ValueError, match="emitters_per_step"):
         serene_config(emitters_per_step=100, emitter_capacity=64)
+
+
+def test_emitters_per_area_caps_the_candidates_best_rewarded_first():
+    capped = _state(init_std=1.5, emitters_per_area=2)
+    population = capped.ns.population
+    rewarded = np.asarray(capped.ns.population_valid & (population.reward > 0))
+    assert rewarded.sum() > 2, "the test needs more rewarded agents than the cap"
+    taken = np.asarray(capped.pool.status) != EMPTY
+    assert taken.sum() == 2
+    best_two = np.sort(np.asarray(population.reward)[rewarded])[-2:]
+    np.testing.assert_allclose(np.sort(np.asarray(capped.pool.ancestor_payload.reward)[taken]), best_two)
+    # The cap limits candidates only: every rewarded agent joins the reward archive.
+    assert int(capped.reward_archive.size) == rewarded.sum()
+    uncapped = _state(init_std=1.5, emitters_per_area=0)
+    assert (np.asarray(uncapped.pool.status) != EMPTY).sum() == min(rewarded.sum(), uncapped.pool.capacity)
+    # A full area takes no new candidate; another generation's best may replace none of them.
+    state, _ = _run(capped, 10)
+    areas = np.asarray(state.pool.ancestor_payload.reward_area)[np.asarray(state.pool.status) != EMPTY]
+    assert np.sum(areas == 0) <= 2
+
+
+def _first(rows, column, at_least):
+    """The first row where `column` reached `at_least` (None if never)."""
+    return next((r for r in rows if r[column] >= at_least), None)
+
+
+def test_emitters_raise_the_area_reward_faster_per_evaluation_spent_there_than_novelty_search():
+    """Per evaluation spent in a found area, SERENE's emitters climb its
+    reward faster than novelty search's own sampling of the area does."""
+    spent = 300  # evaluations in the area, for both
+    state, rows = _run(_state(init_std=1.5), 120, seed=3)
+    start = _first(rows, "exploit_area0_evaluations", 1)
+    assert start is not None, "the emitters never worked on the area"
+    # From the best reward of the area when the emitters started to `spent` evaluations later.
+    emitters_from = max(start["explore_area0_best_reward"], start["exploit_area0_best_reward"])
+    emitters_to = _first(rows, "exploit_area0_evaluations", spent)["exploit_area0_best_reward"]
+
+    ns = novelty_search.init(state.config.ns, state.pipeline, jax.random.PRNGKey(0))
+    step = jax.jit(novelty_search.step)
+    ns_rows = []
+    for i in range(150):
+        ns, metrics = step(ns, jax.random.PRNGKey(3000 + i))
+        ns_rows.append({k: float(v) for k, v in metrics.items()})
+    found = _first(ns_rows, "area0_found", 1)
+    there = _first(ns_rows, "area0_evaluations", found["area0_evaluations"] + spent)
+    assert there is not None, "novelty search must also spend the evaluations in the area"
+    ns_from, ns_to = found["area0_max_reward"], there["area0_max_reward"]
+    # Gains per evaluation spent in the area, and the gap to the best reward (1) left after it.
+    assert (emitters_to - emitters_from) / spent > 2 * (ns_to - ns_from) / spent, (emitters_from, emitters_to,
+                                                                                   ns_from, ns_to)
+    assert 1 - emitters_to < (1 - ns_to) / 4, (emitters_to, ns_to)

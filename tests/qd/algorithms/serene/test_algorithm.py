@@ -5,6 +5,8 @@ function (fast and fully controlled; `tests.qd.algorithms.pipelines`): the
 "final position" is the first two genes, and the reward disc is centred at
 (2, 2) with radius 1.
 """
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,10 @@ from qd import algorithms as algorithm
 from qd.algorithms.serene import history as emitter_history
 from qd.algorithms import novelty_search
 from qd.algorithms.serene import algorithm as serene
-from tests.qd.algorithms.pipelines import genome_outcome_pipeline, serene_config
+from qd.pipeline import Pipeline
+from representations.ground_truth import GroundTruth
+from tasks.spec import RewardArea
+from tests.qd.algorithms.pipelines import GenomeOutcome, genome_outcome_pipeline, serene_config
 
 SMALL = dict(ns_population_size=10, ns_offspring_per_parent=2, k=3, archive_capacity=500, emitter_capacity=8,
              emitters_per_step=2, chunk_size=100, reward_archive_capacity=500, history_capacity=64)
@@ -274,51 +279,79 @@ def test_config_errors_name_the_field():
 
 
 def test_emitters_per_area_caps_the_candidates_best_rewarded_first():
-    capped = _state(init_std=1.5, emitters_per_area=2)
+    capped = _state(init_std=1.5)  # the default cap: 3 per area
+    cap = capped.config.emitters_per_area
+    assert cap == 3
     population = capped.ns.population
     rewarded = np.asarray(capped.ns.population_valid & (population.reward > 0))
-    assert rewarded.sum() > 2, "the test needs more rewarded agents than the cap"
+    assert rewarded.sum() > cap, "the test needs more rewarded agents than the cap"
     taken = np.asarray(capped.pool.status) != EMPTY
-    assert taken.sum() == 2
-    best_two = np.sort(np.asarray(population.reward)[rewarded])[-2:]
-    np.testing.assert_allclose(np.sort(np.asarray(capped.pool.ancestor_payload.reward)[taken]), best_two)
+    assert taken.sum() == cap
+    best = np.sort(np.asarray(population.reward)[rewarded])[-cap:]
+    np.testing.assert_allclose(np.sort(np.asarray(capped.pool.ancestor_payload.reward)[taken]), best)
     # The cap limits candidates only: every rewarded agent joins the reward archive.
     assert int(capped.reward_archive.size) == rewarded.sum()
     uncapped = _state(init_std=1.5, emitters_per_area=0)
     assert (np.asarray(uncapped.pool.status) != EMPTY).sum() == min(rewarded.sum(), uncapped.pool.capacity)
-    # A full area takes no new candidate; another generation's best may replace none of them.
-    state, _ = _run(capped, 10)
-    areas = np.asarray(state.pool.ancestor_payload.reward_area)[np.asarray(state.pool.status) != EMPTY]
-    assert np.sum(areas == 0) <= 2
+    # However many rewarded agents novelty search finds later, the area never holds more.
+    state, rows = _run(capped, 40)
+    assert max(r["emitters_active"] + r["emitter_candidates"] for r in rows) <= cap
+    assert rows[-1]["emitters_created"] > cap  # ended emitters made room for new ones
 
 
-def _first(rows, column, at_least):
-    """The first row where `column` reached `at_least` (None if never)."""
-    return next((r for r in rows if r[column] >= at_least), None)
+@dataclasses.dataclass(frozen=True)
+class WideDisc(GenomeOutcome):
+    """The genome -> outcome task with one wide reward disc (radius 2 around
+    (1, 1)) that novelty search keeps sampling while it spreads out from the
+    origin; reward 1 - d / 2 inside."""
+
+    centre: tuple = (1.0, 1.0)
+    radius: float = 2.0
+
+    @property
+    def spec(self):
+        return dataclasses.replace(super().spec, reward_areas=(RewardArea(self.centre, self.radius),))
+
+    def __call__(self, genomes, key):
+        evaluation = super().__call__(genomes, key)
+        d = jnp.linalg.norm(genomes[:, :2] - jnp.asarray(self.centre), axis=1)
+        inside = d < self.radius
+        return evaluation.replace(reward=jnp.where(inside, 1.0 - d / self.radius, 0.0),
+                                  reward_area=jnp.where(inside, 0, -1).astype(jnp.int32))
 
 
 def test_emitters_raise_the_area_reward_faster_per_evaluation_spent_there_than_novelty_search():
-    """Per evaluation spent in a found area, SERENE's emitters climb its
-    reward faster than novelty search's own sampling of the area does."""
-    spent = 300  # evaluations in the area, for both
-    state, rows = _run(_state(init_std=1.5), 120, seed=3)
-    start = _first(rows, "exploit_area0_evaluations", 1)
-    assert start is not None, "the emitters never worked on the area"
-    # From the best reward of the area when the emitters started to `spent` evaluations later.
-    emitters_from = max(start["explore_area0_best_reward"], start["exploit_area0_best_reward"])
-    emitters_to = _first(rows, "exploit_area0_evaluations", spent)["exploit_area0_best_reward"]
+    """From the same state (the area found, the emitters about to start),
+    SERENE's emitters raise the area's best reward more per evaluation spent
+    on it than novelty search does per evaluation it ends in the area."""
+    spent = 60
+    evaluator = WideDisc(GENOME_SIZE)
+    pipe = Pipeline(evaluator, GroundTruth(evaluator.spec, GroundTruth.Config()))
+    config = serene_config(**{**SMALL, "init_std": 1.0})
+    state = serene.init(config, pipe, jax.random.PRNGKey(0))
+    step = jax.jit(serene.step)
+    i = 0
+    while bool(state.scheduler.exploring):  # the first exploration chunk
+        state, _ = step(state, jax.random.PRNGKey(i))
+        i += 1
+    areas = state.ns.tracker.areas
+    assert bool(areas.found[0]) and int(state.pool.next_ident) > 0
+    start = float(areas.max_reward[0])
 
-    ns = novelty_search.init(state.config.ns, state.pipeline, jax.random.PRNGKey(0))
-    step = jax.jit(novelty_search.step)
-    ns_rows = []
-    for i in range(150):
-        ns, metrics = step(ns, jax.random.PRNGKey(3000 + i))
-        ns_rows.append({k: float(v) for k, v in metrics.items()})
-    found = _first(ns_rows, "area0_found", 1)
-    there = _first(ns_rows, "area0_evaluations", found["area0_evaluations"] + spent)
-    assert there is not None, "novelty search must also spend the evaluations in the area"
-    ns_from, ns_to = found["area0_max_reward"], there["area0_max_reward"]
-    # Gains per evaluation spent in the area, and the gap to the best reward (1) left after it.
-    assert (emitters_to - emitters_from) / spent > 2 * (ns_to - ns_from) / spent, (emitters_from, emitters_to,
-                                                                                   ns_from, ns_to)
-    assert 1 - emitters_to < (1 - ns_to) / 4, (emitters_to, ns_to)
+    ns, ns_spent, ns_best = state.ns, 0, start  # novelty search goes on alone from here
+    ns_step = jax.jit(novelty_search.step)
+    while ns_spent < spent:
+        ns, metrics = ns_step(ns, jax.random.PRNGKey(1000 + i))
+        i += 1
+        ns_spent = int(metrics["area0_evaluations"]) - int(areas.count[0])
+        ns_best = float(metrics["area0_max_reward"])
+        assert int(ns.evaluations) < 40 * spent, "novelty search must spend evaluations in the area"
+    em_spent, em_best = 0, start  # SERENE goes on from the same state
+    while em_spent < spent:
+        state, metrics = step(state, jax.random.PRNGKey(i))
+        i += 1
+        em_spent = int(metrics["exploit_area0_evaluations"])
+        em_best = max(start, float(metrics["exploit_area0_best_reward"]))
+    per_evaluation = ((em_best - start) / em_spent, (ns_best - start) / ns_spent)
+    assert per_evaluation[0] > 2 * per_evaluation[1] and em_best - start > 0.05, (start, em_best, ns_best,
+                                                                                  em_spent, ns_spent)

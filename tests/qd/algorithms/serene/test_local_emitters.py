@@ -127,7 +127,7 @@ def _with_history(config, rows):
 
 
 def test_stagnation_rule():
-    config = local.LocalEmitterConfig(kind="cma", stagnation_window=20)
+    config = local.LocalEmitterConfig(kind="cma", stagnation_window=20, patience=0)  # the reference rule alone
     # B = 40 rows of history; stagnation is only judged after more than B steps.
     improving = _with_history(config, np.linspace(0, 1, 41))
     assert not bool(local.stagnated(config, improving))
@@ -216,7 +216,7 @@ def test_success_rule_grows_the_step_on_success_and_shrinks_it_on_failure():
     assert grow == pytest.approx(0.1 * np.exp(1 / 3), rel=1e-5)
     assert shrink == pytest.approx(0.1 * np.exp(-(1 / 3) * 0.2 / 0.8), rel=1e-5)
     # 1/5 of 12 is not a whole number: 3 wins are just above the target.
-    assert 0.1 < float(local.adapt_sigma(config, jnp.float32(0.1), at_target, mask)) < 0.101
+    assert 0.1 < float(local.adapt_sigma(config, jnp.float32(0.1), at_target, mask)) < 0.1022
     # Padding rows (mask False) do not count; the step stays within [sigma_min, gene range].
     assert float(local.adapt_sigma(config, jnp.float32(0.1), all_win, jnp.arange(12) < 6)) == pytest.approx(grow)
     assert float(local.adapt_sigma(config, jnp.float32(1e-4), none_win, mask)) == config.sigma_min
@@ -230,10 +230,12 @@ def test_success_rule_in_tell_counts_mutants_that_beat_their_own_parent():
     state = _tell(config, state, genomes, mask, jnp.arange(12, dtype=jnp.float32))  # parents: rewards 0..5
     assert float(state.sigma) == pytest.approx(0.1)  # the initial evaluation adapts nothing
     genomes, mask = local.ask(config, state, jax.random.PRNGKey(2))
-    # Rows 2i and 2i+1 are the mutants of parent i (reward i): 5 of the 12 beat their parent by 0.5.
+    # Rows 2i and 2i+1 are the mutants of parent i (reward i): 5 of the 12 beat their parent by 0.5
+    # (all but the last parent's first mutant), although 8 of them beat the worst parent.
     reward = jnp.repeat(jnp.arange(6, dtype=jnp.float32), 2) + jnp.array([0.5, -1.0] * 5 + [-1.0, -1.0])
     stepped = _tell(config, state, genomes, mask, reward)
-    expected = local.adapt_sigma(config, jnp.float32(0.1), jnp.arange(12) % 2 == 0, jnp.arange(12) < 10)
+    expected = local.adapt_sigma(config, jnp.float32(0.1), (jnp.arange(12) % 2 == 0) & (jnp.arange(12) < 10),
+                                 jnp.ones(12, bool))
     assert float(stepped.sigma) == pytest.approx(float(expected)) and float(stepped.sigma) > 0.1
     fixed = local.LocalEmitterConfig(sigma_rule="fixed")
     assert float(_tell(fixed, state, genomes, mask, reward).sigma) == pytest.approx(0.1)

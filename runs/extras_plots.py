@@ -286,6 +286,8 @@ def plot_exploitation_payoff(payoff: pd.DataFrame, *, evaluations: Optional[floa
         budget.yaxis.set_major_formatter(ticker.FuncFormatter(compact_count))
         budget.tick_params(axis="y", labelsize=8, colors=colour)
         budget.spines[["top"]].set_visible(False)
+        if area == areas[-1]:
+            budget.set_ylabel("evaluations of its emitters")
         ax.set_zorder(budget.get_zorder() + 1)  # the reward lines over the budget fill
         ax.patch.set_visible(False)
         ax.step(x, data["emitters_best"], where="post", color=colour, linewidth=1.8, label="emitters")

@@ -510,9 +510,9 @@ def format_payoff(summary: Summary) -> Optional[Table]:
     if not summary.payoff:
         return None
     table = Table(title="exploitation budget against reward", title_style="bold", caption_justify="left",
-                  caption="lead: emitters' best minus exploration's best in the area")
-    for name in ("area", "at evaluations", "exploitation evaluations", "emitters' best", "exploration's best",
-                 "lead"):
+                  caption="at: run evaluations; spent: evaluations of the area's emitters so far; best reward "
+                          "reached in the area by the emitters and by exploration; lead: their difference")
+    for name in ("area", "at", "spent", "emitters", "exploration", "lead"):
         table.add_column(name, justify="left" if name == "area" else "right", no_wrap=True,
                          style="cyan" if name == "area" else None)
     best = lambda v: f"{v:.4f}" if v is not None else "-"  # noqa: E731

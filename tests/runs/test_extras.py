@@ -137,4 +137,4 @@ def test_inspect_shows_exploitation_budget_against_reward(toy_config):
     console = Console(width=160, record=True)
     console.print(run_inspect.format_summary(summary))
     text = console.export_text()
-    assert "exploitation budget against reward" in text and "emitters' best" in text
+    assert "exploitation budget against reward" in text and "exploration" in text and "lead" in text

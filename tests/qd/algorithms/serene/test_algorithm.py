@@ -278,27 +278,6 @@ def test_config_errors_name_the_field():
         serene_config(emitters_per_step=100, emitter_capacity=64)
 
 
-def test_emitters_per_area_caps_the_candidates_best_rewarded_first():
-    capped = _state(init_std=1.5)  # the default cap: 3 per area
-    cap = capped.config.emitters_per_area
-    assert cap == 3
-    population = capped.ns.population
-    rewarded = np.asarray(capped.ns.population_valid & (population.reward > 0))
-    assert rewarded.sum() > cap, "the test needs more rewarded agents than the cap"
-    taken = np.asarray(capped.pool.status) != EMPTY
-    assert taken.sum() == cap
-    best = np.sort(np.asarray(population.reward)[rewarded])[-cap:]
-    np.testing.assert_allclose(np.sort(np.asarray(capped.pool.ancestor_payload.reward)[taken]), best)
-    # The cap limits candidates only: every rewarded agent joins the reward archive.
-    assert int(capped.reward_archive.size) == rewarded.sum()
-    uncapped = _state(init_std=1.5, emitters_per_area=0)
-    assert (np.asarray(uncapped.pool.status) != EMPTY).sum() == min(rewarded.sum(), uncapped.pool.capacity)
-    # However many rewarded agents novelty search finds later, the area never holds more.
-    state, rows = _run(capped, 40)
-    assert max(r["emitters_active"] + r["emitter_candidates"] for r in rows) <= cap
-    assert rows[-1]["emitters_created"] > cap  # ended emitters made room for new ones
-
-
 @dataclasses.dataclass(frozen=True)
 class WideDisc(GenomeOutcome):
     """The genome -> outcome task with one wide reward disc (radius 2 around
@@ -320,15 +299,35 @@ class WideDisc(GenomeOutcome):
                                   reward_area=jnp.where(inside, 0, -1).astype(jnp.int32))
 
 
+def _wide_state(**overrides):
+    evaluator = WideDisc(GENOME_SIZE)
+    pipe = Pipeline(evaluator, GroundTruth(evaluator.spec, GroundTruth.Config()))
+    return serene.init(serene_config(**{**SMALL, "init_std": 1.0, **overrides}), pipe, jax.random.PRNGKey(0))
+
+
+def test_emitters_per_area_caps_the_candidates_best_rewarded_first():
+    capped = _wide_state()  # the default cap: 3 per area
+    cap = capped.config.emitters_per_area
+    assert cap == 3
+    population = capped.ns.population
+    rewarded = np.asarray(capped.ns.population_valid & (population.reward > 0))
+    assert rewarded.sum() > cap, "the test needs more rewarded agents than the cap"
+    taken = np.asarray(capped.pool.status) != EMPTY
+    assert taken.sum() == cap
+    best = np.sort(np.asarray(population.reward)[rewarded])[-cap:]
+    np.testing.assert_allclose(np.sort(np.asarray(capped.pool.ancestor_payload.reward)[taken]), best)
+    # The cap limits candidates only: every rewarded agent joins the reward archive.
+    assert int(capped.reward_archive.size) == rewarded.sum()
+    uncapped = _wide_state(emitters_per_area=0)
+    assert (np.asarray(uncapped.pool.status) != EMPTY).sum() == min(rewarded.sum(), uncapped.pool.capacity)
+
+
 def test_emitters_raise_the_area_reward_faster_per_evaluation_spent_there_than_novelty_search():
     """From the same state (the area found, the emitters about to start),
     SERENE's emitters raise the area's best reward more per evaluation spent
     on it than novelty search does per evaluation it ends in the area."""
     spent = 60
-    evaluator = WideDisc(GENOME_SIZE)
-    pipe = Pipeline(evaluator, GroundTruth(evaluator.spec, GroundTruth.Config()))
-    config = serene_config(**{**SMALL, "init_std": 1.0})
-    state = serene.init(config, pipe, jax.random.PRNGKey(0))
+    state = _wide_state()
     step = jax.jit(serene.step)
     i = 0
     while bool(state.scheduler.exploring):  # the first exploration chunk
@@ -351,6 +350,8 @@ def test_emitters_raise_the_area_reward_faster_per_evaluation_spent_there_than_n
         state, metrics = step(state, jax.random.PRNGKey(i))
         i += 1
         em_spent = int(metrics["exploit_area0_evaluations"])
+        # However many rewarded agents novelty search finds, the area never holds more than the cap.
+        assert int(metrics["emitters_active"] + metrics["emitter_candidates"]) <= state.config.emitters_per_area
         em_best = max(start, float(metrics["exploit_area0_best_reward"]))
     per_evaluation = ((em_best - start) / em_spent, (ns_best - start) / ns_spent)
     assert per_evaluation[0] > 2 * per_evaluation[1] and em_best - start > 0.05, (start, em_best, ns_best,

@@ -48,7 +48,7 @@ def test_inspect_draws_the_reward_archive_and_the_emitter_history(toy_config):
     loop.start(config)
     summary = run_inspect.inspect_run(config.out)
     names = {p.name for p in summary.plots}
-    assert {"reward_archive.png", "emitters.png"} <= names
+    assert {"reward_archive.png", "emitters.png", "exploitation.png"} <= names
     for path in summary.plots:
         assert path.stat().st_size > 10_000, path  # a real figure, not an empty canvas
     run = runs.load(config.out)
@@ -66,6 +66,13 @@ def test_inspect_draws_the_reward_archive_and_the_emitter_history(toy_config):
     console.print(run_inspect.format_summary(summary))
     text = console.export_text()
     assert "reward archive" in text and "promoted" in text and "area 0" in text
+    # Exploitation budget against reward, per area: a plot and a table sampled over the run.
+    assert "exploitation.png" in names
+    last = summary.payoff[-1]
+    assert last.area == 0 and last.evaluations == int(run.metrics["evaluations"].iloc[-1])
+    assert last.exploit_evaluations == int(run.metrics["exploit_area0_evaluations"].iloc[-1])
+    assert last.emitters_best == pytest.approx(float(run.metrics["exploit_area0_best_reward"].iloc[-1]))
+    assert "exploitation budget against reward" in text and "exploration" in text and "lead" in text
 
 
 def test_budget_split_separates_exploration_and_each_area(toy_config):
@@ -120,21 +127,3 @@ def test_exploitation_payoff_per_area_over_time():
     assert rows[4].lead is None and rows[7].emitters_best is None and rows[7].explore_best == 0.3
     # A run that logged no per-phase rewards (not SERENE, or older) has none.
     assert run_extras.exploitation_payoff(metrics[["evaluations"]], n_areas=2) is None
-
-
-def test_inspect_shows_exploitation_budget_against_reward(toy_config):
-    from rich.console import Console
-
-    config = toy_config(budget=160)
-    loop.start(config)
-    summary = run_inspect.inspect_run(config.out, replay=False)
-    assert "exploitation.png" in {p.name for p in summary.plots}
-    run = runs.load(config.out)
-    last = summary.payoff[-1]
-    assert last.area == 0 and last.evaluations == int(run.metrics["evaluations"].iloc[-1])
-    assert last.exploit_evaluations == int(run.metrics["exploit_area0_evaluations"].iloc[-1])
-    assert last.emitters_best == pytest.approx(float(run.metrics["exploit_area0_best_reward"].iloc[-1]))
-    console = Console(width=160, record=True)
-    console.print(run_inspect.format_summary(summary))
-    text = console.export_text()
-    assert "exploitation budget against reward" in text and "exploration" in text and "lead" in text

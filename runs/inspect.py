@@ -131,7 +131,9 @@ def inspect_run(
     has them (SERENE), ``reward_archive.png`` (the reward archive on the map,
     with a zoom on each reward area) and ``emitters.png`` (each emitter's
     lifetime and outcome, and the budget split between exploration and the
-    exploitation of each area). Replaying the archive adds
+    exploitation of each area) and, when the metrics have the per-phase best
+    rewards, ``exploitation.png`` (per area, the evaluations its emitters
+    spent against the best reward they and exploration reached). Replaying the archive adds
     ``time_coverage.png`` (coverage at each time of the episode); runs in a
     learned space add ``latent.png`` (the archive in the representation's
     space, PCA to 2-D, coloured by final x, final y and reward),

@@ -17,8 +17,10 @@ SERENE's:
 Other groups are kept in `runs.load` but not shown. The metrics columns read
 here (all optional) are SERENE's ``explore_evaluations``,
 ``exploit_evaluations``, ``exploit_area{i}_evaluations``,
-``emitters_created``, ``emitter_candidates``, ``emitter_overflow`` and
-``reward_archive_size``.
+``emitters_created``, ``emitter_candidates``, ``emitter_overflow``,
+``reward_archive_size``, ``explore_area{i}_best_reward`` and
+``exploit_area{i}_best_reward`` (the best reward that exploration and the
+emitters reached in area i, `exploitation_payoff`).
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ DISCARDED, STAGNATED, RUNNING = 1, 2, 3
 OUTCOMES = {DISCARDED: "discarded", STAGNATED: "stagnated", RUNNING: "running"}
 NO_AREA = -1
 EXPLOIT_AREA = re.compile(r"exploit_area(\d+)_evaluations$")
+PHASE_BEST = re.compile(r"(explore|exploit)_area(\d+)_best_reward$")
+# When the payoff table samples the run, as fractions of its evaluations.
+PAYOFF_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
 # Run-wide counters of the emitters (last logged value of each), for the caption.
 COUNTERS = ("emitters_created", "emitter_candidates", "emitter_overflow", "explore_evaluations",
             "exploit_evaluations", "reward_archive_size")
@@ -190,3 +195,86 @@ def _finite(values: Any, rows: np.ndarray) -> np.ndarray:
     values = np.asarray(values, np.float64)[rows]
     return values[np.isfinite(values)]
 
+
+
+@dataclasses.dataclass(frozen=True)
+class PayoffRow:
+    """Where the exploitation of one reward area stood at one time of the run.
+
+    Attributes:
+        area: the reward area.
+        evaluations: the run's evaluations at that time.
+        exploit_evaluations: evaluations spent so far by the emitters of the area.
+        emitters_best: best reward the emitters reached in it so far (None: none yet).
+        explore_best: best reward exploration (novelty search) reached in it
+            so far (None: none yet).
+    """
+
+    area: int
+    evaluations: int
+    exploit_evaluations: int
+    emitters_best: Optional[float]
+    explore_best: Optional[float]
+
+    @property
+    def lead(self) -> Optional[float]:
+        """How far the emitters are ahead of exploration (None if either is missing)."""
+        if self.emitters_best is None or self.explore_best is None:
+            return None
+        return self.emitters_best - self.explore_best
+
+
+def exploitation_payoff(metrics: pd.DataFrame, n_areas: int) -> Optional[pd.DataFrame]:
+    """Per logged generation and reward area: exploitation budget and rewards.
+
+    Returns:
+        A long frame with columns "evaluations", "area",
+        "exploit_evaluations" (cumulative, by the emitters' ancestor's area),
+        "emitters_best" and "explore_best" (best reward reached in the area by
+        emitters and by exploration, NaN until reached) and "best" (the
+        area's max reward over every evaluation, when logged); None when the
+        metrics have no per-phase rewards (not SERENE, or an older run).
+    """
+    if metrics.empty or "evaluations" not in metrics:
+        return None
+    logged = {(m[1], int(m[2])) for c in metrics.columns if (m := PHASE_BEST.match(c))}
+    areas = sorted({a for _, a in logged})
+    if not areas:
+        return None
+    number = lambda c: (pd.to_numeric(metrics[c], errors="coerce").to_numpy(np.float64)  # noqa: E731
+                        if c in metrics else np.full(len(metrics), np.nan))
+    x = number("evaluations")
+    frames = []
+    for i in range(max(n_areas, areas[-1] + 1)):
+        reached = lambda v: np.where(v > 0, v, np.nan)  # noqa: E731  (0: the area was not reached)
+        frames.append(pd.DataFrame({
+            "evaluations": x, "area": i,
+            "exploit_evaluations": np.nan_to_num(number(f"exploit_area{i}_evaluations")),
+            "emitters_best": reached(number(f"exploit_area{i}_best_reward")),
+            "explore_best": reached(number(f"explore_area{i}_best_reward")),
+            "best": reached(number(f"area{i}_max_reward")),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+def payoff_rows(payoff: Optional[pd.DataFrame], fractions=PAYOFF_FRACTIONS) -> tuple[PayoffRow, ...]:
+    """`exploitation_payoff` sampled at `fractions` of the run, per area
+    (the last logged generation at or before each time)."""
+    if payoff is None or payoff.empty:
+        return ()
+    end = float(np.nanmax(payoff["evaluations"]))
+    out = []
+    for area, rows in payoff.groupby("area", sort=True):
+        rows = rows.sort_values("evaluations")
+        x = rows["evaluations"].to_numpy(np.float64)
+        for fraction in fractions:
+            i = int(np.searchsorted(x, fraction * end, side="right")) - 1
+            if i < 0:
+                continue
+            r = rows.iloc[i]
+            best = lambda v: None if not np.isfinite(v) else float(v)  # noqa: E731
+            out.append(PayoffRow(area=int(area), evaluations=int(r["evaluations"]),
+                                 exploit_evaluations=int(r["exploit_evaluations"]),
+                                 emitters_best=best(r["emitters_best"]), explore_best=best(r["explore_best"])))
+    # One row per (area, time): fractions that fall on the same logged generation collapse.
+    return tuple(dict.fromkeys(out))

@@ -4,6 +4,7 @@ reward archive on the task's map and its emitters over the run.
     fig = plot_reward_archive(spec, extras["reward_archive"]["gt_descriptor"],
                               extras["reward_archive"]["reward"])
     fig = plot_emitter_history(extras["emitters"], budget_split(metrics, n_areas=2))
+    fig = plot_exploitation_payoff(exploitation_payoff(metrics, n_areas=2))
 
 Same house style as `runs.plots` (`runs.plotstyle`); reward areas keep one
 colour (`AREA_COLOURS`) across the emitter figure's panels.
@@ -26,7 +27,7 @@ from runs.plotstyle import AREA_COLOURS, DPI, EXPLORATION, NO_AREA, styled
 if TYPE_CHECKING:
     from tasks.spec import TaskSpec
 
-__all__ = ["area_colour", "plot_emitter_history", "plot_reward_archive"]
+__all__ = ["area_colour", "plot_emitter_history", "plot_exploitation_payoff", "plot_reward_archive"]
 
 MAX_ZOOMS = 4  # zoom panels beside the map, one per reward area (none for more areas)
 ZOOM_MARGIN = 1.3  # a zoom panel spans the disc's radius times this, each side of its centre
@@ -252,3 +253,68 @@ def _budget_panel(ax, split: pd.DataFrame) -> None:
         ax.legend(handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
                   title="budget at the end", title_fontsize=9, alignment="left")
     ax.set_title("budget split")
+
+
+@styled
+def plot_exploitation_payoff(payoff: pd.DataFrame, *, evaluations: Optional[float] = None) -> Figure:
+    """Per reward area, whether its emitters pay off: the best reward the
+    emitters reached in the area and the best that exploration (novelty
+    search) reached, against the run's evaluations, over the evaluations the
+    emitters spent on the area (filled, right axis).
+
+    Args:
+        payoff: `runs.extras.exploitation_payoff`.
+        evaluations: right end of the x axis (default: the data's).
+
+    Returns:
+        The figure: one panel per area, side by side (two rows beyond three).
+    """
+    areas = sorted(int(a) for a in payoff["area"].unique())
+    cols = min(len(areas), 3)
+    rows = -(-len(areas) // cols)
+    fig = Figure(figsize=(3.3 * cols + 0.4, 3.1 * rows + 0.3), dpi=DPI, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True).reshape(-1)
+    right = evaluations or float(np.nanmax(payoff["evaluations"], initial=1.0))
+    for ax, area in zip(axes, areas):
+        data = payoff[payoff["area"] == area].sort_values("evaluations")
+        x = data["evaluations"].to_numpy(np.float64)
+        colour = area_colour(area)
+        budget = ax.twinx()
+        budget.fill_between(x, data["exploit_evaluations"].to_numpy(np.float64), color=colour, alpha=0.18,
+                            linewidth=0, step="post")
+        budget.set_ylim(0, max(float(data["exploit_evaluations"].max()), 1.0) * 1.05)
+        budget.yaxis.set_major_formatter(ticker.FuncFormatter(compact_count))
+        budget.tick_params(axis="y", labelsize=8, colors=colour)
+        budget.spines[["top"]].set_visible(False)
+        if area == areas[-1]:
+            budget.set_ylabel("evaluations of its emitters")
+        ax.set_zorder(budget.get_zorder() + 1)  # the reward lines over the budget fill
+        ax.patch.set_visible(False)
+        ax.step(x, data["emitters_best"], where="post", color=colour, linewidth=1.8, label="emitters")
+        ax.step(x, data["explore_best"], where="post", color="0.35", linewidth=1.2, linestyle="--",
+                label="exploration")
+        emitters, explore = _last(data["emitters_best"]), _last(data["explore_best"])
+        ax.set_title(f"area {area}: " + (f"emitters {emitters:.3f}" if emitters is not None else "no emitter in it")
+                     + (f", exploration {explore:.3f}" if explore is not None else ""), fontsize=9)
+        finite = data[["emitters_best", "explore_best"]].to_numpy(np.float64)
+        finite = finite[np.isfinite(finite)]
+        low = float(finite.min()) if finite.size else 0.0
+        ax.set_ylim(max(0.0, low - 0.05 * (1.0 - low) - 0.01), 1.0 + 0.02 * (1.0 - low) + 0.002)
+        ax.set_xlim(0, right * 1.01)
+        ax.grid(True, color="0.9", linewidth=0.6)
+        ax.spines[["top"]].set_visible(False)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(compact_count))
+        ax.set_xlabel("evaluations (episodes)")
+    for ax in axes[len(areas):]:
+        ax.set_visible(False)
+    axes[0].set_ylabel("best reward in the area")
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("exploitation: best reward per area (lines) and evaluations spent by its emitters (fill, right)",
+                 fontsize=10)
+    return fig
+
+
+def _last(values: pd.Series) -> Optional[float]:
+    finite = values.to_numpy(np.float64)
+    finite = finite[np.isfinite(finite)]
+    return float(finite[-1]) if finite.size else None

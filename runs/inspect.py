@@ -48,7 +48,7 @@ from runs.summary import (
     truthy,
 )
 
-__all__ = ["PLOT_FILES", "AreaSummary", "Summary", "format_emitters", "format_summary", "inspect_run", "read_extras",
+__all__ = ["PLOT_FILES", "AreaSummary", "Summary", "format_emitters", "format_payoff", "format_summary", "inspect_run", "read_extras",
            "read_run", "run_figures"]
 
 # Why each file may be missing, for the error message ({dir} is the run directory).
@@ -61,6 +61,7 @@ MISSING = {
 COVERAGE_NAMES = {"coverage": "archive", "explored_coverage": "all evaluated"}
 PLOT_FILES = ("archive_reward.png", "archive_generation.png", "coverage.png", "rewards.png",
               "coverage_cells.png", "grid_heatmap.png", "reward_archive.png", "emitters.png",
+              "exploitation.png",
               "time_coverage.png", "latent.png", "reconstructions.png", "surprise.png")
 # Archived views shown with their reconstructions (spread over the archive).
 RECONSTRUCTIONS = 8
@@ -130,7 +131,9 @@ def inspect_run(
     has them (SERENE), ``reward_archive.png`` (the reward archive on the map,
     with a zoom on each reward area) and ``emitters.png`` (each emitter's
     lifetime and outcome, and the budget split between exploration and the
-    exploitation of each area). Replaying the archive adds
+    exploitation of each area) and, when the metrics have the per-phase best
+    rewards, ``exploitation.png`` (per area, the evaluations its emitters
+    spent against the best reward they and exploration reached). Replaying the archive adds
     ``time_coverage.png`` (coverage at each time of the episode); runs in a
     learned space add ``latent.png`` (the archive in the representation's
     space, PCA to 2-D, coloured by final x, final y and reward),
@@ -201,6 +204,8 @@ def inspect_run(
         notes=tuple(notes),
         emitters=run_extras.emitter_summaries(extras, metrics, len(getattr(spec, "reward_areas", ()))),
         emitter_counters=run_extras.emitter_counters(metrics),
+        payoff=run_extras.payoff_rows(
+            run_extras.exploitation_payoff(metrics, len(getattr(spec, "reward_areas", ())))),
         reward_archive_size=_reward_archive_size(extras),
         representation=_name(config.get("representation", "ground_truth")),
         representation_fits=_int_or_none(last_value(metrics, learned.FITS_COLUMN)),
@@ -349,7 +354,8 @@ def run_figures(spec: Any, config: Mapping, metrics: pd.DataFrame, archive: Mapp
 
 
 def _extras_figures(spec, metrics: pd.DataFrame, archive: Mapping[str, np.ndarray], start, extras: Mapping):
-    """reward_archive.png and emitters.png, for the extras groups a run has."""
+    """reward_archive.png, emitters.png and exploitation.png, for the extras
+    groups and metrics a run has."""
     rewarded = extras.get(run_extras.REWARD_ARCHIVE) or {}
     if "gt_descriptor" in rewarded and "reward" in rewarded:
         reward = np.asarray(rewarded["reward"], np.float64)
@@ -362,6 +368,10 @@ def _extras_figures(spec, metrics: pd.DataFrame, archive: Mapping[str, np.ndarra
         split = run_extras.budget_split(metrics, len(getattr(spec, "reward_areas", ())))
         yield "emitters.png", extras_plots.plot_emitter_history(
             emitters, split, evaluations=last_value(metrics, "evaluations"))
+    payoff = run_extras.exploitation_payoff(metrics, len(getattr(spec, "reward_areas", ())))
+    if payoff is not None:
+        yield "exploitation.png", extras_plots.plot_exploitation_payoff(
+            payoff, evaluations=last_value(metrics, "evaluations"))
 
 
 def _x_column(metrics: pd.DataFrame) -> Optional[str]:
@@ -454,8 +464,8 @@ def format_summary(summary: Summary) -> RenderableType:
         table.add_row(f"area {a.index}{where}", ", ".join(parts))
     for note in s.notes:
         table.add_row("[yellow]note[/]", escape(note))
-    emitters = format_emitters(s)
-    return Group(table, emitters) if emitters is not None else Group(table)
+    more = [t for t in (format_emitters(s), format_payoff(s)) if t is not None]
+    return Group(table, *more)
 
 
 def format_emitters(summary: Summary) -> Optional[Table]:
@@ -494,6 +504,32 @@ def format_emitters(summary: Summary) -> Optional[Table]:
     ]
     for label, cell in rows:
         table.add_row(label, *(cell(c) for c in columns))
+    return table
+
+
+def format_payoff(summary: Summary) -> Optional[Table]:
+    """Whether the emitters pay off (`runs.extras.payoff_rows`): per reward
+    area, at a quarter, half, three quarters and the end of the run, the
+    evaluations its emitters had spent and the best reward they and
+    exploration had reached; None when the run logged no per-phase rewards."""
+    if not summary.payoff:
+        return None
+    table = Table(title="exploitation budget against reward", title_style="bold", caption_justify="left",
+                  caption="at: run evaluations; spent: evaluations of the area's emitters so far; best reward "
+                          "reached in the area by the emitters and by exploration; lead: their difference")
+    for name in ("area", "at", "spent", "emitters", "exploration", "lead"):
+        table.add_column(name, justify="left" if name == "area" else "right", no_wrap=True,
+                         style="cyan" if name == "area" else None)
+    best = lambda v: f"{v:.4f}" if v is not None else "-"  # noqa: E731
+    previous = None
+    for r in summary.payoff:
+        lead = r.lead
+        lead_text = "-" if lead is None else (f"[green]{lead:+.4f}[/]" if lead > 0 else f"[red]{lead:+.4f}[/]"
+                                                if lead < 0 else "+0")
+        table.add_row(f"area {r.area}" if r.area != previous else "", f"{r.evaluations:,}",
+                      f"{r.exploit_evaluations:,}", best(r.emitters_best), best(r.explore_best), lead_text,
+                      end_section=False)
+        previous = r.area
     return table
 
 

@@ -22,7 +22,7 @@ from runs import plots
 from runs.typed import shorten, show
 
 if TYPE_CHECKING:
-    from runs.extras import EmitterAreaSummary
+    from runs.extras import EmitterAreaSummary, PayoffRow
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +92,8 @@ class Summary:
             None when the archive was not replayed.
         time_coverage_mean: its mean over the recorded times, None likewise.
         time_points: the recorded times, None likewise.
+        payoff: SERENE's exploitation budget against reward per area over
+            the run (`runs.extras.payoff_rows`), () when not logged.
     """
 
     run_dir: Path
@@ -116,6 +118,7 @@ class Summary:
     time_coverage: Optional[float] = None
     time_coverage_mean: Optional[float] = None
     time_points: Optional[int] = None
+    payoff: tuple["PayoffRow", ...] = ()
 
     @property
     def areas_found(self) -> int:

@@ -48,7 +48,7 @@ def test_inspect_draws_the_reward_archive_and_the_emitter_history(toy_config):
     loop.start(config)
     summary = run_inspect.inspect_run(config.out)
     names = {p.name for p in summary.plots}
-    assert {"reward_archive.png", "emitters.png"} <= names
+    assert {"reward_archive.png", "emitters.png", "exploitation.png"} <= names
     for path in summary.plots:
         assert path.stat().st_size > 10_000, path  # a real figure, not an empty canvas
     run = runs.load(config.out)
@@ -66,6 +66,13 @@ def test_inspect_draws_the_reward_archive_and_the_emitter_history(toy_config):
     console.print(run_inspect.format_summary(summary))
     text = console.export_text()
     assert "reward archive" in text and "promoted" in text and "area 0" in text
+    # Exploitation budget against reward, per area: a plot and a table sampled over the run.
+    assert "exploitation.png" in names
+    last = summary.payoff[-1]
+    assert last.area == 0 and last.evaluations == int(run.metrics["evaluations"].iloc[-1])
+    assert last.exploit_evaluations == int(run.metrics["exploit_area0_evaluations"].iloc[-1])
+    assert last.emitters_best == pytest.approx(float(run.metrics["exploit_area0_best_reward"].iloc[-1]))
+    assert "exploitation budget against reward" in text and "exploration" in text and "lead" in text
 
 
 def test_budget_split_separates_exploration_and_each_area(toy_config):
@@ -94,3 +101,29 @@ def test_the_run_hands_its_budget_to_the_algorithm_also_when_extended(tmp_path):
     assert config.replace(budget=64).identity() == config.identity()  # extending is still a resume
     loop.resume(out, budget=64)  # `resume --budget`: the algorithm plans with the new total
     assert runs.load(out).metrics["planned_budget"].tolist() == [32] * 3 + [64] * 4
+
+
+def test_exploitation_payoff_per_area_over_time():
+    import pandas as pd
+
+    metrics = pd.DataFrame({
+        "evaluations": [100, 200, 300, 400],
+        "exploit_area0_evaluations": [0, 50, 120, 200],
+        "exploit_area0_best_reward": [0.0, 0.5, 0.9, 0.99],
+        "explore_area0_best_reward": [0.4, 0.6, 0.6, 0.7],
+        "explore_area1_best_reward": [0.0, 0.0, 0.3, 0.3],
+        "exploit_area1_best_reward": [0.0, 0.0, 0.0, 0.0],
+    })
+    payoff = run_extras.exploitation_payoff(metrics, n_areas=2)
+    area0 = payoff[payoff["area"] == 0]
+    assert np.isnan(area0["emitters_best"].iloc[0])  # 0: not reached yet
+    np.testing.assert_array_equal(area0["exploit_evaluations"], [0, 50, 120, 200])
+    rows = run_extras.payoff_rows(payoff)
+    assert [(r.area, r.evaluations) for r in rows] == [(0, 100), (0, 200), (0, 300), (0, 400), (1, 100), (1, 200),
+                                                        (1, 300), (1, 400)]
+    end0 = rows[3]
+    assert (end0.exploit_evaluations, end0.emitters_best, end0.explore_best) == (200, 0.99, 0.7)
+    assert end0.lead == pytest.approx(0.29)
+    assert rows[4].lead is None and rows[7].emitters_best is None and rows[7].explore_best == 0.3
+    # A run that logged no per-phase rewards (not SERENE, or older) has none.
+    assert run_extras.exploitation_payoff(metrics[["evaluations"]], n_areas=2) is None

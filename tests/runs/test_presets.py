@@ -13,6 +13,7 @@ SHIPPED = [
     "cmame-hardmaze", "me-redundant_arm", "ns-curling", "ns-hardmaze", "ns-hardmaze-quick", "ns-redundant_arm",
     "nsga2-hardmaze", "random-hardmaze", "serene-curling", "serene-hardmaze", "serene-hardmaze-quick",
     "serene-redundant_arm", "ppo-hardmaze", "ppo-curling", "sac-hardmaze", "sac-curling",
+    "serene-hardmaze-reference", "serene-curling-reference", "serene-redundant_arm-reference",
 ]
 TOP_LEVEL = {f.name for f in dataclasses.fields(C.RunConfig)}
 
@@ -62,3 +63,33 @@ def test_a_preset_that_is_not_a_mapping_is_refused(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
         C.build(preset=str(path))
+
+
+# The paper's SERENE (Paolo et al. 2021 and its reference code; docs/reference.md 2.1 and 2.7,
+# DESIGN.md section 6), written out here once more so that a change of the defaults or of a
+# preset that moves the reference presets away from the paper fails this test.
+PAPER_SERENE = {
+    "ns": dict(population_size=100, offspring_per_parent=2, k=15, archive_insertion="random",
+               archive_per_generation=5, mutation_sigma=0.05, genome_low=-5.0, genome_high=5.0, init_std=1.0,
+               selection="novelty"),
+    "emitter": dict(kind="fitness", population_size=6, offspring_per_parent=2, bootstrap_steps=6,
+                    improvement_window=3, stagnation_window=20, stagnation_scale=20.0, stagnation_offset=120,
+                    max_steps=0, patience=0, novel_to_archive=5, sigma0_divisor=3.0, sigma0_fallback=0.05,
+                    sigma_rule="fixed"),
+    "scheduler": dict(kind="alternating", chunk_size=1000),
+    "emitters_per_step": 1,  # one emitter at a time
+    "emitters_per_area": 0,  # every rewarded agent becomes a candidate
+}
+
+
+@pytest.mark.parametrize("task", ["hardmaze", "curling", "redundant_arm"])
+def test_serene_reference_presets_are_the_papers_hyper_parameters(task):
+    config = C.build(preset=f"serene-{task}-reference")
+    assert (config.algorithm, config.task, config.budget) == ("serene", task, 500_000)
+    algo = config.algo
+    for section in ("ns", "emitter", "scheduler"):
+        got = {name: getattr(getattr(algo, section), name) for name in PAPER_SERENE[section]}
+        assert got == PAPER_SERENE[section], section
+    assert algo.emitters_per_step == 1 and algo.emitters_per_area == 0
+    # The default SERENE is not the paper's (it adapts its step and caps its emitters).
+    assert C.build(preset=f"serene-{task}").algo != algo

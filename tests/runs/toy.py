@@ -185,6 +185,9 @@ def step(state: ToyState, key) -> tuple[ToyState, dict]:
         "exploit_evaluations": exploit,
         "exploit_area0_evaluations": exploit // 2,
     }
+    # ... and the best reward each phase reached in area 0: the emitters the archive's best, exploration 90% of it.
+    best = jnp.max(jnp.where(state.mask & (state.reward_area == 0), state.reward, 0.0))
+    metrics |= {"exploit_area0_best_reward": best, "explore_area0_best_reward": 0.9 * best}
     return state, metrics
 
 

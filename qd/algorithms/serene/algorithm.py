@@ -18,6 +18,13 @@ budget into chunks of 1000 evaluations that alternate between:
   chunk ends or they stagnate. A stopped emitter's ancestor joins the reward
   archive and up to 5 of its most novel agents join the NS archive.
 
+The defaults exploit harder than the paper (issue 16, measured in
+benchmarks/README.md): elitist emitters adapt their step (1/5th success rule,
+`local_emitters.adapt_sigma`), stop after `emitter.patience` steps without a
+better reward, and at most `emitters_per_area` candidates and emitters work on
+one reward area at once (`_area_room`). The paper's SERENE is the
+`serene-<task>-reference` presets.
+
 Vectorised: `emitters_per_step` emitters step together under `vmap` (one
 rollout of their offspring); with 1 this is the paper's one-emitter-at-a-time
 schedule. Every chosen emitter is kept until the chunk ends (or it stops),
@@ -74,6 +81,10 @@ class SereneState:
         history: log of ended emitters.
         exploit_area_evaluations: [A + 1] emitter evaluations by their
             ancestor's reward area (last: none).
+        phase_area_best: [2, A] best reward reached in each reward area by
+            exploration (row `schedulers.EXPLORE`: novelty search) and by
+            exploitation (row `schedulers.EXPLOIT`: the emitters), 0 where
+            none reached it; shows whether emitters pay off.
         config, pipeline: static.
     """
 
@@ -84,6 +95,7 @@ class SereneState:
     scheduler: schedulers.SchedulerState
     history: emitter_history.EmitterHistory
     exploit_area_evaluations: jax.Array
+    phase_area_best: jax.Array
     config: SereneConfig = struct.field(pytree_node=False)
     pipeline: Pipeline = struct.field(pytree_node=False)
 
@@ -113,10 +125,12 @@ def init(config: SereneConfig, pipeline: Pipeline, key: jax.Array, budget: Optio
         scheduler=schedulers.init(config.scheduler, budget),
         history=emitter_history.init(config.history_capacity),
         exploit_area_evaluations=jnp.zeros((len(pipeline.spec.reward_areas) + 1,), jnp.int32),
+        phase_area_best=jnp.zeros((2, len(pipeline.spec.reward_areas)), jnp.float32),
         config=config,
         pipeline=pipeline,
     )
     n = config.ns.population_size
+    state = _note_best(state, schedulers.EXPLORE, ns.population, ns.population_valid)
     return _new_candidates(
         state, ns.population, ns.population_valid, ns.population.genome, jnp.arange(n),
         jnp.full((n,), -jnp.inf), k_cand,
@@ -144,6 +158,8 @@ def _new_candidates(state, entries: Entries, valid, genomes, self_index, novelty
     """Rewarded agents join the reward archive and become candidate emitters."""
     config = state.config
     rewarded = valid & (entries.reward > 0)
+    # Every rewarded agent joins the reward archive; the cap only limits candidates.
+    candidates = rewarded & _area_room(state, entries, rewarded) if config.emitters_per_area else rewarded
     sigma0 = initial_sigma(
         entries.genome, genomes, self_index, config.emitter.sigma0_divisor, config.emitter.sigma0_fallback
     )
@@ -151,10 +167,39 @@ def _new_candidates(state, entries: Entries, valid, genomes, self_index, novelty
         state.reward_archive, entries, rewarded, generation=state.ns.tracker.generation
     )
     pool = pool_mod.add_candidates(
-        state.pool, config.emitter, key, entries.genome, entries, sigma0, rewarded, state.evaluations,
+        state.pool, config.emitter, key, entries.genome, entries, sigma0, candidates, state.evaluations,
         ancestor_novelty=novelty,
     )
     return state.replace(reward_archive=reward_archive, pool=pool)
+
+
+def _note_best(state: SereneState, phase: int, entries: Entries, counted: jax.Array) -> SereneState:
+    """Raises `phase_area_best[phase]` to the best reward of the counted entries in each area."""
+    n_areas = state.phase_area_best.shape[1]
+    area = jnp.where(counted & (entries.reward_area >= 0), entries.reward_area, n_areas)  # n_areas: dropped
+    row = state.phase_area_best[phase].at[area].max(entries.reward, mode="drop")
+    return state.replace(phase_area_best=state.phase_area_best.at[phase].set(row))
+
+
+def _area_room(state: SereneState, entries: Entries, rewarded: jax.Array) -> jax.Array:
+    """[N] bool: the rewarded agents that fit under `emitters_per_area`, the
+    best rewarded of each area first (ties: row order)."""
+    n_areas = state.phase_area_best.shape[1]
+    pool = state.pool
+    pool_area = jnp.where(pool.status != pool_mod.EMPTY, pool.ancestor_payload.reward_area, -1)
+    taken = jnp.sum(pool_area[None, :] == jnp.arange(n_areas)[:, None], axis=1)  # [A]
+    area = entries.reward_area
+    n = area.shape[0]
+    rows = jnp.arange(n)
+    ahead = (
+        rewarded[None, :] & (area[None, :] == area[:, None])
+        & ((entries.reward[None, :] > entries.reward[:, None])
+           | ((entries.reward[None, :] == entries.reward[:, None]) & (rows[None, :] < rows[:, None])))
+    )
+    rank = jnp.sum(ahead, axis=1)
+    # An agent rewarded outside every known area (-1) is not capped.
+    room = taken[jnp.clip(area, 0, n_areas - 1)] + rank < state.config.emitters_per_area
+    return jnp.where(area >= 0, room, True)
 
 
 def _reward_reference(state: SereneState):
@@ -168,8 +213,9 @@ def _explore(state: SereneState, key: jax.Array) -> SereneState:
     n_parents = gen.parents.reward.shape[0]
     others = jnp.concatenate([gen.parents.genome, gen.offspring.genome])
     self_index = n_parents + jnp.arange(gen.offspring.reward.shape[0])
+    state = _note_best(state.replace(ns=ns), schedulers.EXPLORE, gen.offspring, gen.evaluation.valid)
     return _new_candidates(
-        state.replace(ns=ns), gen.offspring, gen.evaluation.valid, others, self_index, gen.offspring_novelty, k_cand
+        state, gen.offspring, gen.evaluation.valid, others, self_index, gen.offspring_novelty, k_cand
     )
 
 
@@ -281,6 +327,7 @@ def _exploit(state: SereneState, key: jax.Array) -> SereneState:
     spent = jnp.sum(counted, axis=1, dtype=jnp.int32)
     n_areas = state.exploit_area_evaluations.shape[0] - 1
     area = jnp.where(ancestors.reward_area >= 0, ancestors.reward_area, n_areas)
+    state = _note_best(state, schedulers.EXPLOIT, entries, counted.reshape(-1) & evaluation.valid)
     return state.replace(
         ns=ns.replace(archive=ns_archive, tracker=counters),
         reward_archive=reward_archive,
@@ -365,6 +412,8 @@ def _metrics(state: SereneState, exploring: jax.Array) -> dict:
     )
     for i in range(len(spec.reward_areas)):
         out[f"exploit_area{i}_evaluations"] = state.exploit_area_evaluations[i]
+        out[f"explore_area{i}_best_reward"] = state.phase_area_best[schedulers.EXPLORE, i]
+        out[f"exploit_area{i}_best_reward"] = state.phase_area_best[schedulers.EXPLOIT, i]
     return out
 
 

@@ -38,6 +38,11 @@ class SereneConfig:
         emitters_per_step: emitters stepped together (vmapped) per
             exploitation step. 1 is the paper's sequential schedule: one
             emitter at a time, kept until its chunk ends or it stops.
+        emitters_per_area: at most this many candidates and emitters at once
+            per reward area (of their ancestor); a rewarded agent of a full
+            area does not become a candidate, and the best rewarded agents of
+            a generation are taken first (3; 0: no cap, the reference, where
+            every rewarded agent becomes a candidate until the pool is full).
         reward_archive_capacity: rows of the reward archive.
         history_capacity: rows of the log of ended emitters.
     """
@@ -47,6 +52,7 @@ class SereneConfig:
     scheduler: SchedulerConfig = SchedulerConfig()
     emitter_capacity: int = 64
     emitters_per_step: int = 8
+    emitters_per_area: int = 3
     reward_archive_capacity: int = 10_000
     history_capacity: int = 2048
 
@@ -57,6 +63,9 @@ class SereneConfig:
         checks.positive_int_fields(
             self, "emitter_capacity", "emitters_per_step", "reward_archive_capacity", "history_capacity"
         )
+        if isinstance(self.emitters_per_area, bool) or not isinstance(self.emitters_per_area, int) \
+                or self.emitters_per_area < 0:
+            raise ValueError(f"emitters_per_area must be an integer >= 0, got {self.emitters_per_area!r}")
         if self.emitters_per_step > self.emitter_capacity:
             raise ValueError(
                 f"emitters_per_step ({self.emitters_per_step}) must be <= emitter_capacity ({self.emitter_capacity})"

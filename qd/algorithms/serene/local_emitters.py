@@ -7,7 +7,9 @@ a local optimiser around it. Three kinds:
 
 - "fitness" (SERENE's elitist emitter): a population of 6 Gaussian mutants of
   the ancestor; each step every parent makes 2 mutants (12 evaluations) and
-  the best 6 of the 18 by reward survive. The mutation step stays sigma0.
+  the best 6 of the 18 by reward survive. The mutation step follows the
+  1/5th success rule from sigma0 (`adapt_sigma`; the reference keeps sigma0:
+  `sigma_rule="fixed"`).
 - "novelty": the same loop, but survivors are the most novel of the 18 w.r.t.
   the novelty-search reference set (the caller supplies the novelty).
 - "cma": CMA-ES (through evosax, `emitters.es`) with population 6 on the
@@ -40,6 +42,9 @@ from flax import struct
 from emitters import es, variation
 
 KINDS = ("fitness", "novelty", "cma")
+# How an elitist emitter's mutation step evolves: the reference keeps sigma0;
+# "success" is the 1/5th success rule (see `adapt_sigma`).
+SIGMA_RULES = ("fixed", "success")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,12 +66,23 @@ class LocalEmitterConfig:
         stagnation_scale, stagnation_offset: history length
             B = int(scale * G / population_size + offset) (20, 120).
         max_steps: hard cap on an emitter's steps (0: none).
+        patience: also stop an emitter whose best reward has not risen for
+            this many steps (50; 0: never, the reference, whose stagnation
+            rule alone needs B = 330-880 steps of history first).
         novel_to_archive: an ended emitter's most novel agents that join the
             novelty-search archive (5).
         sigma0_divisor: a new emitter's step size is sigma0 = (min genome
             distance of its ancestor to the other parents and offspring) /
             this (3).
         sigma0_fallback: sigma0 when that distance is 0 (0.05).
+        sigma_rule: how the elitist kinds' mutation step evolves: "success"
+            (the 1/5th success rule, `adapt_sigma`; default) or "fixed" (the
+            reference: sigma0 for ever). CMA-ES adapts its own step either way.
+        success_target: "success": the success rate the step size aims at
+            (1/5).
+        success_damping: "success": log step change per unit of
+            (rate - target) / (1 - target) (1/3, Kern et al. 2004).
+        sigma_min: "success": the step never falls below this (1e-4).
         genome_low, genome_high: clip bounds of genes (-5, 5); not settings
             of their own: SERENE copies those of its novelty search
             (`with_bounds`), so each is defined once.
@@ -81,9 +97,14 @@ class LocalEmitterConfig:
     stagnation_scale: float = 20.0
     stagnation_offset: int = 120
     max_steps: int = 0
+    patience: int = 50
     novel_to_archive: int = 5
     sigma0_divisor: float = 3.0
     sigma0_fallback: float = 0.05
+    sigma_rule: str = "success"
+    success_target: float = 0.2
+    success_damping: float = 1.0 / 3.0
+    sigma_min: float = 1e-4
     genome_low: float = dataclasses.field(default=-5.0, init=False)
     genome_high: float = dataclasses.field(default=5.0, init=False)
 
@@ -95,6 +116,15 @@ class LocalEmitterConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"emitter {name} must be a positive integer, got {value!r}")
+        if self.sigma_rule not in SIGMA_RULES:
+            raise ValueError(f"emitter sigma_rule must be one of {', '.join(SIGMA_RULES)}, got {self.sigma_rule!r}")
+        if not 0.0 < self.success_target < 1.0:
+            raise ValueError(f"emitter success_target must be in (0, 1), got {self.success_target!r}")
+        if not self.success_damping > 0 or not self.sigma_min > 0:
+            raise ValueError(
+                f"emitter success_damping and sigma_min must be > 0, got {self.success_damping!r}, "
+                f"{self.sigma_min!r}"
+            )
         if self.kind == "cma" and self.population_size < 2:
             raise ValueError(f"a CMA-ES emitter needs population_size >= 2, got {self.population_size}")
         if self.bootstrap_steps < self.improvement_window:
@@ -102,8 +132,10 @@ class LocalEmitterConfig:
                 f"bootstrap_steps ({self.bootstrap_steps}) must be >= improvement_window "
                 f"({self.improvement_window}): a candidate is judged on its improvement"
             )
-        if isinstance(self.max_steps, bool) or not isinstance(self.max_steps, int) or self.max_steps < 0:
-            raise ValueError(f"emitter max_steps must be an integer >= 0, got {self.max_steps!r}")
+        for name in ("max_steps", "patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"emitter {name} must be an integer >= 0, got {value!r}")
         if not self.stagnation_scale >= 0 or self.stagnation_offset < 0:
             raise ValueError(
                 f"stagnation_scale and stagnation_offset must be >= 0, got {self.stagnation_scale!r}, "
@@ -168,6 +200,7 @@ class LocalEmitterState:
             novel newly evaluated agents ([K, ...], novelty -inf where empty).
         evaluations: evaluations this emitter spent.
         best_reward: best reward it evaluated.
+        best_step: `n_values` when `best_reward` last rose (for `patience`).
         archived_max: best reward it handed to the reward archive (-inf: none).
     """
 
@@ -189,6 +222,7 @@ class LocalEmitterState:
     evaluations: jax.Array
     best_reward: jax.Array
     archived_max: jax.Array
+    best_step: jax.Array
 
 
 def create(
@@ -244,6 +278,7 @@ def create(
         evaluations=jnp.zeros((), jnp.int32),
         best_reward=jnp.full((), -jnp.inf, jnp.float32),
         archived_max=jnp.full((), -jnp.inf, jnp.float32),
+        best_step=jnp.zeros((), jnp.int32),
     )
 
 
@@ -295,6 +330,7 @@ def tell(
     p = config.population_size
     ok = mask & valid
     reward = jnp.where(ok, reward, 0.0)
+    sigma = state.sigma
     if config.kind == "cma":
         fitness = jnp.where(ok, reward, -jnp.inf)
         es_state = es.tell(config.es_config(), state.es_state, genomes, fitness)
@@ -318,6 +354,14 @@ def tell(
         pop_genomes, pop_reward, pop_novelty, pop_valid, pop_payload = jax.tree.map(
             lambda a, b: jnp.where(first, a, b), init, elite
         )
+        if config.sigma_rule == "success":
+            # Row i of a step's batch is a mutant of parent i // offspring_per_parent (`ask`).
+            parent_score = jnp.repeat(
+                jnp.where(state.valid, state.rewards if config.kind == "fitness" else state.novelty, -jnp.inf),
+                config.offspring_per_parent,
+            )
+            child_score = jnp.where(ok, reward if config.kind == "fitness" else novelty, -jnp.inf)
+            sigma = jnp.where(first, sigma, adapt_sigma(config, sigma, child_score > parent_score, mask))
 
     row = state.n_values % state.values.shape[0]
     values = state.values.at[row].set(pop_reward)
@@ -332,12 +376,14 @@ def tell(
     cand_genomes = jnp.concatenate([state.novel_genomes, genomes])
     cand_payload = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), state.novel_payload, payload)
 
+    step_best = jnp.max(jnp.where(ok, reward, -jnp.inf))
     return state.replace(
         genomes=pop_genomes,
         rewards=pop_reward,
         novelty=pop_novelty,
         valid=pop_valid,
         payload=pop_payload,
+        sigma=sigma,
         es_state=es_state,
         values=values,
         n_values=n_values,
@@ -346,8 +392,35 @@ def tell(
         novel_payload=jax.tree.map(lambda x: x[top], cand_payload),
         novel_novelty=cand_novelty[top],
         evaluations=state.evaluations + jnp.sum(mask, dtype=jnp.int32),
-        best_reward=jnp.maximum(state.best_reward, jnp.max(jnp.where(ok, reward, -jnp.inf))),
+        best_reward=jnp.maximum(state.best_reward, step_best),
+        best_step=jnp.where(step_best > state.best_reward, n_values, state.best_step),
     )
+
+
+def adapt_sigma(config: LocalEmitterConfig, sigma: jax.Array, success: jax.Array, mask: jax.Array) -> jax.Array:
+    """The 1/5th success rule: the step grows when more than `success_target`
+    of the mutants beat their parent, and shrinks otherwise.
+
+    sigma <- sigma * exp(damping * (rate - target) / (1 - target)), clipped to
+    [sigma_min, genome range]; with the defaults 12 failed mutants in a row
+    shrink it by 8%, 12 successes grow it by 40%. Rechenberg 1973; the
+    exponential form and damping 1/3 are Kern, Mueller, Hansen, Buche, Ocenasek,
+    Koumoutsakos 2004, "Learning probability distributions in continuous
+    evolutionary algorithms - a comparative review", Natural Computing 3(1).
+
+    Args:
+        config: the emitter settings.
+        sigma: the current step.
+        success: [N] bool, the mutant beat its parent.
+        mask: [N] bool, the rows that were real evaluations.
+
+    Returns:
+        The new step.
+    """
+    rate = jnp.sum(success & mask) / jnp.maximum(jnp.sum(mask), 1)
+    target = config.success_target
+    new = sigma * jnp.exp(config.success_damping * (rate - target) / (1.0 - target))
+    return jnp.clip(new, config.sigma_min, config.genome_high - config.genome_low)
 
 
 def _rows(state: LocalEmitterState, start: jax.Array, n: int) -> jax.Array:
@@ -365,11 +438,12 @@ def improvement(config: LocalEmitterConfig, state: LocalEmitterState) -> jax.Arr
 
 
 def stagnated(config: LocalEmitterConfig, state: LocalEmitterState) -> jax.Array:
-    """The reference's stagnation rule (and the optional step cap).
+    """The reference's stagnation rule (and the optional step cap and patience).
 
     Once more than B steps were taken, with the last B rows of the history:
     stop if median(first 20 rows) >= median(last 20 rows) or max(first 20
-    rows) >= max(last 20 rows).
+    rows) >= max(last 20 rows). With `patience` > 0, also stop once the best
+    reward has not risen for `patience` steps.
     """
     length, w = state.values.shape[0], config.stagnation_window
     steps = _steps(config, state)
@@ -379,6 +453,8 @@ def stagnated(config: LocalEmitterConfig, state: LocalEmitterState) -> jax.Array
     stop = (steps > length) & stuck
     if config.max_steps:
         stop = stop | (steps >= config.max_steps)
+    if config.patience:
+        stop = stop | (state.n_values - state.best_step >= config.patience)
     return stop
 
 

@@ -5,6 +5,8 @@ function (fast and fully controlled; `tests.qd.algorithms.pipelines`): the
 "final position" is the first two genes, and the reward disc is centred at
 (2, 2) with radius 1.
 """
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,7 +17,10 @@ from qd import algorithms as algorithm
 from qd.algorithms.serene import history as emitter_history
 from qd.algorithms import novelty_search
 from qd.algorithms.serene import algorithm as serene
-from tests.qd.algorithms.pipelines import genome_outcome_pipeline, serene_config
+from qd.pipeline import Pipeline
+from representations.ground_truth import GroundTruth
+from tasks.spec import RewardArea
+from tests.qd.algorithms.pipelines import GenomeOutcome, genome_outcome_pipeline, serene_config
 
 SMALL = dict(ns_population_size=10, ns_offspring_per_parent=2, k=3, archive_capacity=500, emitter_capacity=8,
              emitters_per_step=2, chunk_size=100, reward_archive_capacity=500, history_capacity=64)
@@ -271,3 +276,83 @@ def test_config_errors_name_the_field():
         serene_config(scheduler_kind="round_robin")
     with pytest.raises(ValueError, match="emitters_per_step"):
         serene_config(emitters_per_step=100, emitter_capacity=64)
+
+
+@dataclasses.dataclass(frozen=True)
+class WideDisc(GenomeOutcome):
+    """The genome -> outcome task with one wide reward disc (radius 2 around
+    (1, 1)) that novelty search keeps sampling while it spreads out from the
+    origin; reward 1 - d / 2 inside."""
+
+    centre: tuple = (1.0, 1.0)
+    radius: float = 2.0
+
+    @property
+    def spec(self):
+        return dataclasses.replace(super().spec, reward_areas=(RewardArea(self.centre, self.radius),))
+
+    def __call__(self, genomes, key):
+        evaluation = super().__call__(genomes, key)
+        d = jnp.linalg.norm(genomes[:, :2] - jnp.asarray(self.centre), axis=1)
+        inside = d < self.radius
+        return evaluation.replace(reward=jnp.where(inside, 1.0 - d / self.radius, 0.0),
+                                  reward_area=jnp.where(inside, 0, -1).astype(jnp.int32))
+
+
+def _wide_state(**overrides):
+    evaluator = WideDisc(GENOME_SIZE)
+    pipe = Pipeline(evaluator, GroundTruth(evaluator.spec, GroundTruth.Config()))
+    return serene.init(serene_config(**{**SMALL, "init_std": 1.0, **overrides}), pipe, jax.random.PRNGKey(0))
+
+
+def test_emitters_per_area_caps_the_candidates_best_rewarded_first():
+    capped = _wide_state()  # the default cap: 3 per area
+    cap = capped.config.emitters_per_area
+    assert cap == 3
+    population = capped.ns.population
+    rewarded = np.asarray(capped.ns.population_valid & (population.reward > 0))
+    assert rewarded.sum() > cap, "the test needs more rewarded agents than the cap"
+    taken = np.asarray(capped.pool.status) != EMPTY
+    assert taken.sum() == cap
+    best = np.sort(np.asarray(population.reward)[rewarded])[-cap:]
+    np.testing.assert_allclose(np.sort(np.asarray(capped.pool.ancestor_payload.reward)[taken]), best)
+    # The cap limits candidates only: every rewarded agent joins the reward archive.
+    assert int(capped.reward_archive.size) == rewarded.sum()
+    uncapped = _wide_state(emitters_per_area=0)
+    assert (np.asarray(uncapped.pool.status) != EMPTY).sum() == min(rewarded.sum(), uncapped.pool.capacity)
+
+
+def test_emitters_raise_the_area_reward_faster_per_evaluation_spent_there_than_novelty_search():
+    """From the same state (the area found, the emitters about to start),
+    SERENE's emitters raise the area's best reward more per evaluation spent
+    on it than novelty search does per evaluation it ends in the area."""
+    spent = 60
+    state = _wide_state()
+    step = jax.jit(serene.step)
+    i = 0
+    while bool(state.scheduler.exploring):  # the first exploration chunk
+        state, _ = step(state, jax.random.PRNGKey(i))
+        i += 1
+    areas = state.ns.tracker.areas
+    assert bool(areas.found[0]) and int(state.pool.next_ident) > 0
+    start = float(areas.max_reward[0])
+
+    ns, ns_spent, ns_best = state.ns, 0, start  # novelty search goes on alone from here
+    ns_step = jax.jit(novelty_search.step)
+    while ns_spent < spent:
+        ns, metrics = ns_step(ns, jax.random.PRNGKey(1000 + i))
+        i += 1
+        ns_spent = int(metrics["area0_evaluations"]) - int(areas.count[0])
+        ns_best = float(metrics["area0_max_reward"])
+        assert int(ns.evaluations) < 40 * spent, "novelty search must spend evaluations in the area"
+    em_spent, em_best = 0, start  # SERENE goes on from the same state
+    while em_spent < spent:
+        state, metrics = step(state, jax.random.PRNGKey(i))
+        i += 1
+        em_spent = int(metrics["exploit_area0_evaluations"])
+        # However many rewarded agents novelty search finds, the area never holds more than the cap.
+        assert int(metrics["emitters_active"] + metrics["emitter_candidates"]) <= state.config.emitters_per_area
+        em_best = max(start, float(metrics["exploit_area0_best_reward"]))
+    per_evaluation = ((em_best - start) / em_spent, (ns_best - start) / ns_spent)
+    assert per_evaluation[0] > 2 * per_evaluation[1] and em_best - start > 0.05, (start, em_best, ns_best,
+                                                                                  em_spent, ns_spent)

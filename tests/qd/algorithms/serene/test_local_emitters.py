@@ -127,7 +127,7 @@ def _with_history(config, rows):
 
 
 def test_stagnation_rule():
-    config = local.LocalEmitterConfig(kind="cma", stagnation_window=20)
+    config = local.LocalEmitterConfig(kind="cma", stagnation_window=20, patience=0)  # the reference rule alone
     # B = 40 rows of history; stagnation is only judged after more than B steps.
     improving = _with_history(config, np.linspace(0, 1, 41))
     assert not bool(local.stagnated(config, improving))
@@ -203,3 +203,88 @@ def test_config_errors_name_the_field():
         local.LocalEmitterConfig(population_size=0)
     with pytest.raises(ValueError, match="bootstrap_steps"):
         local.LocalEmitterConfig(bootstrap_steps=2)
+
+
+def test_success_rule_grows_the_step_on_success_and_shrinks_it_on_failure():
+    config = local.LocalEmitterConfig()
+    assert config.sigma_rule == "success"
+    mask = jnp.ones(12, bool)
+    all_win, none_win = jnp.ones(12, bool), jnp.zeros(12, bool)
+    at_target = jnp.arange(12) < 12 * config.success_target
+    grow = float(local.adapt_sigma(config, jnp.float32(0.1), all_win, mask))
+    shrink = float(local.adapt_sigma(config, jnp.float32(0.1), none_win, mask))
+    assert grow == pytest.approx(0.1 * np.exp(1 / 3), rel=1e-5)
+    assert shrink == pytest.approx(0.1 * np.exp(-(1 / 3) * 0.2 / 0.8), rel=1e-5)
+    # 1/5 of 12 is not a whole number: 3 wins are just above the target.
+    assert 0.1 < float(local.adapt_sigma(config, jnp.float32(0.1), at_target, mask)) < 0.1022
+    # Padding rows (mask False) do not count; the step stays within [sigma_min, gene range].
+    assert float(local.adapt_sigma(config, jnp.float32(0.1), all_win, jnp.arange(12) < 6)) == pytest.approx(grow)
+    assert float(local.adapt_sigma(config, jnp.float32(1e-4), none_win, mask)) == pytest.approx(config.sigma_min)
+    assert float(local.adapt_sigma(config, jnp.float32(9.9), all_win, mask)) == pytest.approx(10.0)
+
+
+def test_success_rule_in_tell_counts_mutants_that_beat_their_own_parent():
+    config = local.LocalEmitterConfig()
+    state = _emitter(config, sigma0=0.1)
+    genomes, mask = local.ask(config, state, jax.random.PRNGKey(1))
+    state = _tell(config, state, genomes, mask, jnp.arange(12, dtype=jnp.float32))  # parents: rewards 0..5
+    assert float(state.sigma) == pytest.approx(0.1)  # the initial evaluation adapts nothing
+    genomes, mask = local.ask(config, state, jax.random.PRNGKey(2))
+    # Rows 2i and 2i+1 are the mutants of parent i (reward i): 5 of the 12 beat their parent by 0.5
+    # (all but the last parent's first mutant), although 8 of them beat the worst parent.
+    reward = jnp.repeat(jnp.arange(6, dtype=jnp.float32), 2) + jnp.array([0.5, -1.0] * 5 + [-1.0, -1.0])
+    stepped = _tell(config, state, genomes, mask, reward)
+    expected = local.adapt_sigma(config, jnp.float32(0.1), (jnp.arange(12) % 2 == 0) & (jnp.arange(12) < 10),
+                                 jnp.ones(12, bool))
+    assert float(stepped.sigma) == pytest.approx(float(expected)) and float(stepped.sigma) > 0.1
+    fixed = local.LocalEmitterConfig(sigma_rule="fixed")
+    assert float(_tell(fixed, state, genomes, mask, reward).sigma) == pytest.approx(0.1)
+
+
+def test_success_rule_climbs_far_closer_than_the_fixed_step():
+    # A needle: reward 1 - distance to a target 0.3 away, from a step of 0.3 (sigma0 of a
+    # distant ancestor). The fixed step keeps overshooting; the adapted one closes in.
+    target = jnp.array([0.2, -0.1, 0.1, 0.15])
+
+    def climb(config):
+        state = _emitter(config, sigma0=0.3)
+
+        @jax.jit
+        def one(state, key):
+            genomes, mask = local.ask(config, state, key)
+            reward = 1.0 - jnp.linalg.norm(genomes - target, axis=-1)
+            return _tell(config, state, genomes, mask, reward)
+
+        for i in range(60):
+            state = one(state, jax.random.PRNGKey(i))
+        return 1.0 - float(state.best_reward)
+
+    adapted, fixed = climb(local.LocalEmitterConfig()), climb(local.LocalEmitterConfig(sigma_rule="fixed"))
+    assert adapted < 0.02 and adapted < fixed / 4, (adapted, fixed)
+
+
+def test_patience_stops_an_emitter_whose_best_has_not_risen():
+    config = local.LocalEmitterConfig(kind="cma", patience=5)
+    state = _with_history(config, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
+    assert not bool(local.stagnated(config, state.replace(best_step=jnp.int32(2))))  # 4 steps without
+    assert bool(local.stagnated(config, state.replace(best_step=jnp.int32(1))))  # 5 steps without
+    assert not bool(local.stagnated(local.LocalEmitterConfig(kind="cma", patience=0), state))
+    # tell moves best_step to the step that raised the best reward, and only then.
+    fitness = local.LocalEmitterConfig(patience=5)
+    s = _emitter(fitness)
+    genomes, mask = local.ask(fitness, s, jax.random.PRNGKey(1))
+    s = _tell(fitness, s, genomes, mask, jnp.full(12, 0.5))
+    assert int(s.best_step) == 1
+    s = _tell(fitness, s, genomes, mask, jnp.full(12, 0.5))
+    assert int(s.best_step) == 1 and int(s.n_values) == 2
+    s = _tell(fitness, s, genomes, mask, jnp.full(12, 0.6))
+    assert int(s.best_step) == 3
+
+
+def test_step_size_settings_errors_name_the_field():
+    with pytest.raises(ValueError, match="sigma_rule must be one of fixed, success, got 'one_fifth'"):
+        local.LocalEmitterConfig(sigma_rule="one_fifth")
+    with pytest.raises(ValueError, match="success_target must be in"):
+        local.LocalEmitterConfig(success_target=1.0)
+    with pytest.raises(ValueError, match="patience must be an integer >= 0"):
+        local.LocalEmitterConfig(patience=-1)

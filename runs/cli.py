@@ -384,6 +384,10 @@ def sweep(
     ),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Sweep directory (default runs_out/sweep)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar per run, only one line per run."),
+    vmap_seeds: bool = typer.Option(
+        False, "--vmap-seeds", help="Run the runs that differ only by seed as one program vmapped over the seeds "
+        "(same results, faster); refused before anything runs for an algorithm that cannot be vmapped.",
+    ),
 ) -> None:
     """Run every algorithm on every task with every seed, one run after the other.
 
@@ -393,7 +397,8 @@ def sweep(
     after every run. Running the same sweep again skips finished runs,
     resumes unfinished ones and retries failed ones; a failed run does not
     stop the others, but the exit status is 1. Ctrl-C stops the current run
-    cleanly (its checkpoint is written) and ends the sweep.
+    cleanly (its checkpoint is written) and ends the sweep. With --vmap-seeds
+    the seeds of each algorithm and task run together as one program.
     """
     from runs import sweep as sweeps
 
@@ -416,7 +421,7 @@ def sweep(
 
     try:
         result = sweeps.run_sweep(spec_, notify=lambda line: console.print(Text(line), soft_wrap=True),
-                                  reporter=reporter)
+                                  reporter=reporter, vmap_seeds=vmap_seeds)
     except KeyboardInterrupt:  # while the configs were checked, before any run
         Console(stderr=True).print(Text("interrupted before the first run; nothing ran", style="yellow"))
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -20,6 +20,9 @@ runs it again). Running a sweep again skips runs that are complete, resumes
 unfinished ones (`runs.loop.resume`) and retries failed ones. A failed run
 is reported and the others go on. Ctrl-C stops the current run cleanly (its
 checkpoint is written; it is pending again) and ends the sweep.
+
+With ``vmap_seeds`` (``--vmap-seeds``) the runs that differ only by seed run
+as one vmapped program (`runs.seeds`), written as the same run directories.
 """
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ from runs.errors import ConfigError, RunDirError, RunError
 from runs.rundir import ARCHIVE, CONFIG, METRICS, read_text
 from runs.typed import coerce, shorten, show, unknown_key_message
 
-__all__ = ["INDEX", "IndexRow", "PlannedRun", "SweepResult", "SweepSpec", "expand", "load_spec", "make_spec",
-           "parse_seeds", "read_index", "run_sweep", "status_on_disk"]
+__all__ = ["INDEX", "IndexRow", "PlannedRun", "SweepResult", "SweepSpec", "expand", "holds_run", "load_spec",
+           "make_spec", "parse_seeds", "read_index", "run_sweep", "status_on_disk"]
 
 INDEX = "index.csv"
 SPEC = "sweep.yaml"
@@ -311,6 +314,19 @@ def run_one(run: PlannedRun, reporter=None):
     """
     from runs import loop  # jax: only when running
 
+    if holds_run(run):
+        return loop.resume(run.path, budget=run.config.budget, reporter=reporter)
+    return loop.start(run.config, reporter=reporter)
+
+
+def holds_run(run: PlannedRun) -> bool:
+    """True when the run's directory holds this run already (to resume);
+    False when it is missing or empty (to start).
+
+    Raises:
+        RunDirError: the directory holds another run, an unreadable config,
+            or other files.
+    """
     path = run.path
     if (path / CONFIG).is_file():
         try:
@@ -321,11 +337,11 @@ def run_one(run: PlannedRun, reporter=None):
         if changed:
             raise RunDirError(f"{path} holds a different run (differs in: {', '.join(changed)}); move it away "
                               "or give the sweep another --out")
-        return loop.resume(path, budget=run.config.budget, reporter=reporter)
+        return True
     if path.is_dir() and any(path.iterdir()):
         raise RunDirError(f"{path} is not empty and is not a run directory (no {CONFIG}); move its files away "
                           "or give the sweep another --out")
-    return loop.start(run.config, reporter=reporter)
+    return False
 
 
 def write_index(out: Path, rows: Sequence[IndexRow]) -> Path:
@@ -357,6 +373,7 @@ def run_sweep(
     *,
     notify: Callable[[str], None] = lambda line: None,
     reporter: Callable[[], Any] = lambda: None,
+    vmap_seeds: bool = False,
 ) -> SweepResult:
     """Runs every run of the sweep that is not done, one after the other.
 
@@ -365,12 +382,16 @@ def run_sweep(
         notify: called with one progress line per event (a run starts, ends,
             fails, is skipped).
         reporter: makes the `runs.loop.Reporter` of each run (None: silent).
+        vmap_seeds: run the runs that differ only by seed as one vmapped
+            program (`runs.seeds`); a group that cannot be vmapped is refused
+            before anything runs.
 
     Returns:
         How the sweep ended; index.csv holds the same rows.
 
     Raises:
-        ConfigError: a run's config fails its checks (nothing is run).
+        ConfigError: a run's config fails its checks (nothing is run); with
+            `vmap_seeds`, a group that cannot be vmapped.
         RunDirError: the sweep directory cannot be made, or is a run directory.
     """
     runs = expand(spec)
@@ -379,6 +400,11 @@ def run_sweep(
         raise RunDirError(f"--out {out} is a file, not a sweep directory")
     if (out / CONFIG).is_file():
         raise RunDirError(f"--out {out} is a run directory, not a sweep directory; choose another --out")
+    batched = None
+    if vmap_seeds:
+        from runs import seeds  # jax: only when running
+
+        batched = seeds.SweepGroups(runs, [status_on_disk(r) for r in runs])  # checks before anything is written
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -396,11 +422,14 @@ def run_sweep(
         notify(f"{skipped} of {len(rows)} runs are done already; skipping them")
     interrupted = False
     try:
-        for number, (run, row) in enumerate(zip(runs, rows), 1):
-            if row.status != DONE:
-                interrupted = _run_row(number, run, row, rows, out, notify, reporter)
-                if interrupted:
-                    break
+        if batched is not None:
+            interrupted = batched.run(rows, out, notify, reporter)
+        else:
+            for number, (run, row) in enumerate(zip(runs, rows), 1):
+                if row.status != DONE:
+                    interrupted = _run_row(number, run, row, rows, out, notify, reporter)
+                    if interrupted:
+                        break
     except KeyboardInterrupt:  # Ctrl-C between runs, or while a line was printed
         interrupted = True
         for row in rows:

@@ -386,7 +386,8 @@ def sweep(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar per run, only one line per run."),
     vmap_seeds: bool = typer.Option(
         False, "--vmap-seeds", help="Run the runs that differ only by seed as one program vmapped over the seeds "
-        "(same results, faster); refused before anything runs for an algorithm that cannot be vmapped.",
+        "(same run directories and results; for accelerators, no faster on a small CPU); refused before anything "
+        "runs for an algorithm that cannot be vmapped and for learned representations.",
     ),
 ) -> None:
     """Run every algorithm on every task with every seed, one run after the other.

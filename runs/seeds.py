@@ -235,7 +235,7 @@ class _Batch:
         def wall_time(lane) -> float:
             return lane.wall_before + time.perf_counter() - began
 
-        interrupted = False
+        interrupted, shown = False, 0
         note = "Ctrl-C: stopping after this generation (Ctrl-C again aborts)"
         with loop._sigint_guard(lambda: self.reporter.note(note)) as stop:
             while any(lane.result is None for lane in lanes):
@@ -269,6 +269,7 @@ class _Batch:
                         lane.member.run_dir.append_metrics(lane.row)
                         if i == running[0]:
                             self.reporter.update(lane.row)
+                            shown = i
                     if last or interrupted:
                         ending.append(i)
                 saving = running if (save or interrupted) else ending
@@ -279,7 +280,7 @@ class _Batch:
                                                    "interrupted" if interrupted else "complete")
                 if interrupted:
                     break
-        self.reporter.finish(lanes[-1].result)
+        self.reporter.finish(lanes[shown].result)  # the run whose rows the bar showed last
         return [lane.result for lane in lanes]
 
     def _start(self):

@@ -1,11 +1,15 @@
 """runs/seeds.py (`divergent sweep --vmap-seeds`): seeds run as one vmapped
 program write what separate runs write, bit for bit (NS and MAP-Elites;
-SERENE's seeds, which end at different generations, under -m slow); a killed
-batched sweep resumes (batched, alone, or after one run finished on its own);
-a step that cannot be vmapped is refused before anything is written."""
+SERENE's seeds, which end at different generations, under -m slow); a
+stopped or killed batched sweep resumes (batched, alone, after one run
+finished on its own, with new seeds); what cannot be vmapped is refused
+before anything is written. Every toy test batches 2 seeds: one compiled
+program."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import numpy as np
 import pandas as pd
@@ -92,27 +96,53 @@ class KillAt(loop.Reporter):
             raise Killed
 
 
-def test_a_killed_batched_sweep_resumes_batched_alone_or_after_a_run_finished_on_its_own(tmp_path):
-    sets = (*TOY_SETS, "checkpoint_every=3")
-    alone = sweep.SweepSpec(("toy",), (toy.TASK,), (0, 1, 2, 3), 200, sets, str(tmp_path / "alone"))
-    sweep.run_sweep(alone)
-    spec = sweep.SweepSpec(("toy",), (toy.TASK,), (0, 1, 2, 3), 200, sets, str(tmp_path / "one"))
+TOY = (*TOY_SETS, "checkpoint_every=3")
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """Seeds 0-3 of the toy algorithm run one at a time: the reference."""
+    out = tmp_path_factory.mktemp("alone")
+    sweep.run_sweep(sweep.SweepSpec(("toy",), (toy.TASK,), (0, 1, 2, 3), 200, TOY, str(out)))
+    return out
+
+
+class _CtrlC(loop.Reporter):
+    def update(self, row):
+        if row["generation"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_stops_a_batched_sweep_cleanly_and_it_resumes(alone, tmp_path):
+    spec = sweep.SweepSpec(("toy",), (toy.TASK,), (0, 1), 200, TOY, str(tmp_path))
+    stopped = sweep.run_sweep(spec, reporter=_CtrlC, vmap_seeds=True)
+    assert stopped.interrupted and [r.status for r in stopped.rows] == ["pending", "pending"]
+    assert all("interrupted (Ctrl-C) at 32 evaluations" in r.error for r in stopped.rows)  # after generation 3
+    assert all(runs.load(tmp_path / f"toy-{toy.TASK}-seed{s}").checkpoints[-1].name == "ckpt-000000003.npz"
+               for s in (0, 1))
+    assert sweep.run_sweep(spec, vmap_seeds=True).count(sweep.DONE) == 2
+    for seed in (0, 1):
+        _same_run(alone / f"toy-{toy.TASK}-seed{seed}", tmp_path / f"toy-{toy.TASK}-seed{seed}")
+
+
+def test_a_killed_batched_sweep_resumes_alone_and_new_seeds_join_batched(alone, tmp_path):
+    two = sweep.SweepSpec(("toy",), (toy.TASK,), (0, 1), 200, TOY, str(tmp_path))
     with pytest.raises(Killed):
-        sweep.run_sweep(spec, reporter=lambda: KillAt(8), vmap_seeds=True)
-    path = {s: tmp_path / "one" / f"toy-{toy.TASK}-seed{s}" for s in range(4)}
+        sweep.run_sweep(two, reporter=lambda: KillAt(8), vmap_seeds=True)
+    path = {s: tmp_path / f"toy-{toy.TASK}-seed{s}" for s in range(4)}
     assert all([p.name for p in runs.load(path[s]).checkpoints] == ["ckpt-000000003.npz", "ckpt-000000006.npz"]
-               for s in range(4))
+               for s in (0, 1))
     loop.resume(path[0])  # seed 0 finishes on its own
-    (path[3] / "checkpoints" / "ckpt-000000006.npz").unlink()  # as if killed while the group saved
     lines = []
-    result = sweep.run_sweep(spec, notify=lines.append, vmap_seeds=True)
+    four = sweep.SweepSpec(("toy",), (toy.TASK,), (0, 1, 2, 3), 200, TOY, str(tmp_path))
+    result = sweep.run_sweep(four, notify=lines.append, vmap_seeds=True)
     assert result.count(sweep.DONE) == 4 and not result.interrupted
     text = "\n".join(lines)
     assert "1 of 4 runs are done already" in text
-    assert "[2,3/4] toy on toy_point, seeds 1, 2 (one program): resuming" in text
-    assert "[4/4] toy on toy_point, seed 3: resuming" in text
+    assert "[2/4] toy on toy_point, seed 1: resuming" in text  # from generation 6: alone
+    assert "[3,4/4] toy on toy_point, seeds 2, 3 (one program): starting" in text
     for seed in range(4):
-        _same_run(tmp_path / "alone" / f"toy-{toy.TASK}-seed{seed}", path[seed])
+        _same_run(alone / f"toy-{toy.TASK}-seed{seed}", path[seed])
 
 
 def _hostside_step(state, key):

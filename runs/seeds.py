@@ -14,9 +14,10 @@ follows the loop's schedule exactly (the same generations logged,
 checkpointed and synchronised), so each run directory holds what the
 separate run writes: config.yaml, metrics.csv, checkpoints/, archive.npz,
 extras.npz, representation.npz. The lanes of a vmapped program are
-independent and XLA:CPU computes them with the same operations, so the
-results are bit-identical to separate runs (tested for NS and MAP-Elites:
-archives, extras, checkpoints and their manifests, metrics); only
+independent, and for these algorithms XLA:CPU computes each lane with the
+arithmetic of a separate run (observed, not promised by XLA), so the results
+are bit-identical to separate runs (tested for NS, MAP-Elites and a toy
+algorithm: archives, extras, checkpoints and their manifests, metrics); only
 ``wall_time`` and ``evaluations_per_s`` differ: ``wall_time`` is the
 group's, since every seed ran all of it, and ``evaluations_per_s`` is each
 seed's own rate.
@@ -31,16 +32,17 @@ whose floats differ do. Each is still a run of its seed, deterministic for
 the same seeds batched together; resumed in another grouping (alone, or with
 other seeds) it may drift in the same last-bit way.
 
-Seeds that spend their budget at different generations (SERENE's emitter and
-novelty steps spend different numbers of evaluations) end at their own
-generation: their files are written then, and the lanes go on being computed
-(and ignored) until the last seed ends.
+Seeds that spend their budget at different generations (an algorithm whose
+evaluations per generation vary with its data) end at their own generation:
+their files are written then, and their lanes go on being computed (and
+ignored) until the last seed ends.
 
 Checkpoints are ordinary per-run checkpoints: a group can be resumed batched
 (runs whose newest checkpoints are at the same generation step together;
 other generations form their own groups), one run at a time (`divergent
 resume DIR`), or batched after separate runs. A run with no checkpoint starts
-from generation 0 with the fresh ones.
+from generation 0 with the fresh ones. A group of one runs through
+`runs.loop` itself.
 
 What cannot be vmapped is refused before anything runs (`check`), and the
 sweep then runs nothing: the user asked for one program, so runs are never
@@ -51,7 +53,7 @@ turns into a select: every seed would refit at every generation); a group
 whose stacked state would not fit in memory, with its size. Other
 data-dependent branches become selects too, so both branches are computed for
 every seed: SERENE computes its emitter and its novelty search step at every
-generation (benchmarks/README.md). The evaluator's sharding (``shard``)
+generation (not measured). The evaluator's sharding (``shard``)
 works unchanged inside the vmapped step: each generation's rollouts of every
 seed are split over the devices by the evaluator's ``shard_map``, vmapped.
 """

@@ -414,6 +414,12 @@ def sweep(
         None, "--ray-gpus-per-run", metavar="NUMBER", help="GPUs each Ray task reserves (default 0; 0.5 shares one).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars, only one line per run."),
+    vmap_seeds: bool = typer.Option(
+        False, "--vmap-seeds", help="Run the runs that differ only by seed as one program vmapped over the seeds, "
+        "in this process (--executor local only); same run directories, and the same results for NS and "
+        "MAP-Elites (SERENE's differ in the last bits); for accelerators, no faster on a small CPU. Refused before "
+        "anything runs for an algorithm that cannot be vmapped and for learned representations.",
+    ),
 ) -> None:
     """Run every algorithm on every task with every seed.
 
@@ -436,6 +442,9 @@ def sweep(
     checkpoint is written; index.csv says pending) and starts no other; a
     second Ctrl-C aborts them (their newest checkpoint stays intact). The
     same command continues the sweep.
+
+    With --vmap-seeds the seeds of each algorithm and task run together as
+    one program in this process.
     """
     from runs import sweep as sweeps
     from runs.executors import make_executor
@@ -448,13 +457,24 @@ def sweep(
     console = Console()
     enable_compile_cache()
     display = None
-    if not quiet:
+    reporter = lambda: None  # noqa: E731
+    if not quiet and vmap_seeds:  # the seed groups report like single runs: one bar for the group
+        from runs.progress import RichReporter
+
+        class _GroupReporter(RichReporter):
+            def close(self) -> None:  # a group that failed mid-way leaves no live bar behind
+                if self._progress is not None:
+                    self._progress.stop()  # idempotent
+
+        reporter = lambda: _GroupReporter(console)  # noqa: E731
+    elif not quiet:
         from runs.sweep_progress import SweepProgress
 
         display = SweepProgress(console)
     try:
-        result = sweeps.run_sweep(spec_, executor=runner, display=display,
-                                  notify=lambda line: console.print(Text(line), soft_wrap=True))
+        result = sweeps.run_sweep(spec_, executor=runner, display=display, reporter=reporter,
+                                  notify=lambda line: console.print(Text(line), soft_wrap=True),
+                                  vmap_seeds=vmap_seeds)
     except KeyboardInterrupt:  # while the configs were checked, before any run
         Console(stderr=True).print(Text("interrupted before the first run; nothing ran", style="yellow"))
         raise typer.Exit(EXIT_INTERRUPTED) from None

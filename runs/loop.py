@@ -141,13 +141,38 @@ def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional
             file where the checkpoints folder should be.
     """
     reporter = reporter or Reporter()
+    config, run_dir, ready, ckpt = prepare_resume(path, budget=budget)
+    if ckpt is None:
+        reporter.note(f"{run_dir.path} has no checkpoint (the run stopped before its first one): "
+                      "starting it from generation 0 with its saved config")
+    return _run(config, run_dir, ready, ckpt, reporter)
+
+
+def prepare_resume(
+    path: str | Path, *, budget: Optional[int] = None, ready: Optional[preflight.Ready] = None
+) -> tuple[RunConfig, rundir.RunDir, preflight.Ready, Optional[checkpoint.Checkpoint]]:
+    """Everything `resume` checks and writes before its loop starts (shared
+    with `runs.seeds`, which resumes several runs in one program).
+
+    Args:
+        path: the run directory.
+        budget: a new total budget; None keeps it.
+        ready: the checks of an equal config (all but the seed), to reuse;
+            None runs `runs.preflight.check`.
+
+    Returns:
+        (config, run directory, checks, newest checkpoint or None).
+
+    Raises:
+        RunError: as `resume`.
+    """
     run_dir, config = rundir.open_existing(path)
     changes = {"out": str(path)} if config.out != str(path) else {}
     if budget is not None and budget != config.budget:
         changes["budget"] = budget
     if changes:
         config = config.replace(**changes)
-    ready = preflight.check(config)
+    ready = preflight.check(config) if ready is None else ready
     ckpt = _latest_checkpoint(run_dir, config, ready)
     spent = ckpt.evaluations if ckpt is not None else 0
     if "budget" in changes and budget < spent:  # (the run's own budget may be below: the last generation overshoots)
@@ -160,10 +185,7 @@ def resume(path: str | Path, *, budget: Optional[int] = None, reporter: Optional
         raise RunDirError(f"{run_dir.path}: no permission to write in it, so the run cannot continue there")
     if changes:
         run_dir.write_config(config)
-    if ckpt is None:
-        reporter.note(f"{run_dir.path} has no checkpoint (the run stopped before its first one): "
-                      "starting it from generation 0 with its saved config")
-    return _run(config, run_dir, ready, ckpt, reporter)
+    return config, run_dir, ready, ckpt
 
 
 def run(
@@ -416,4 +438,4 @@ def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
         signal.signal(signal.SIGINT, previous)
 
 
-__all__ = ["Reporter", "RunResult", "StartInfo", "own_buffers", "resume", "run", "start"]
+__all__ = ["Reporter", "RunResult", "StartInfo", "own_buffers", "prepare_resume", "resume", "run", "start"]

@@ -24,6 +24,10 @@ again skips runs that are complete, resumes unfinished ones
 before. A failed run is reported and the others go on. Ctrl-C stops the
 running runs cleanly (their checkpoints are written; they are pending again)
 and ends the sweep.
+
+With ``vmap_seeds`` (``--vmap-seeds``) the runs that differ only by seed run
+as one vmapped program in this process (`runs.seeds`), written as the same
+run directories; it needs the local executor.
 """
 from __future__ import annotations
 
@@ -42,8 +46,8 @@ from runs.errors import ConfigError, RunDirError, RunError
 from runs.rundir import ARCHIVE, CONFIG, METRICS, read_text
 from runs.typed import coerce, show, unknown_key_message
 
-__all__ = ["INDEX", "IndexRow", "PlannedRun", "SweepResult", "SweepSpec", "expand", "load_spec", "make_spec",
-           "parse_seeds", "read_index", "run_sweep", "status_on_disk"]
+__all__ = ["INDEX", "IndexRow", "PlannedRun", "SweepResult", "SweepSpec", "expand", "holds_run", "load_spec",
+           "make_spec", "parse_seeds", "read_index", "run_sweep", "status_on_disk"]
 
 INDEX = "index.csv"
 SPEC = "sweep.yaml"
@@ -314,6 +318,19 @@ def run_one(run: PlannedRun, reporter=None):
     """
     from runs import loop  # jax: only when running
 
+    if holds_run(run):
+        return loop.resume(run.path, budget=run.config.budget, reporter=reporter)
+    return loop.start(run.config, reporter=reporter)
+
+
+def holds_run(run: PlannedRun) -> bool:
+    """True when the run's directory holds this run already (to resume);
+    False when it is missing or empty (to start).
+
+    Raises:
+        RunDirError: the directory holds another run, an unreadable config,
+            or other files.
+    """
     path = run.path
     if (path / CONFIG).is_file():
         try:
@@ -324,11 +341,11 @@ def run_one(run: PlannedRun, reporter=None):
         if changed:
             raise RunDirError(f"{path} holds a different run (differs in: {', '.join(changed)}); move it away "
                               "or give the sweep another --out")
-        return loop.resume(path, budget=run.config.budget, reporter=reporter)
+        return True
     if path.is_dir() and any(path.iterdir()):
         raise RunDirError(f"{path} is not empty and is not a run directory (no {CONFIG}); move its files away "
                           "or give the sweep another --out")
-    return loop.start(run.config, reporter=reporter)
+    return False
 
 
 def write_index(out: Path, rows: Sequence[IndexRow]) -> Path:
@@ -362,6 +379,7 @@ def run_sweep(
     notify: Callable[[str], None] = lambda line: None,
     reporter: Callable[[], Any] = lambda: None,
     display=None,
+    vmap_seeds: bool = False,
 ) -> SweepResult:
     """Runs every run of the sweep that is not done.
 
@@ -375,12 +393,16 @@ def run_sweep(
             for each run (None: none).
         display: a live view (`runs.sweep_progress.SweepProgress`): told
             the rows, then every event; None: none.
+        vmap_seeds: run the runs that differ only by seed as one vmapped
+            program in this process (`runs.seeds`); a group that cannot be
+            vmapped is refused before anything runs. Needs the local executor.
 
     Returns:
         How the sweep ended; index.csv holds the same rows.
 
     Raises:
-        ConfigError: a run's config fails its checks (nothing is run).
+        ConfigError: a run's config fails its checks (nothing is run); with
+            `vmap_seeds`, a group that cannot be vmapped.
         RunDirError: the sweep directory cannot be made, or is a run directory.
         RunError: the executor cannot start (e.g. no Ray cluster at $RAY_ADDRESS).
     """
@@ -390,6 +412,16 @@ def run_sweep(
         raise RunDirError(f"--out {out} is a file, not a sweep directory")
     if (out / CONFIG).is_file():
         raise RunDirError(f"--out {out} is a run directory, not a sweep directory; choose another --out")
+    batched = None
+    if vmap_seeds:
+        from runs import seeds  # jax: only when running
+        from runs.executors.local import LocalExecutor
+
+        if executor is not None and not isinstance(executor, LocalExecutor):
+            raise ConfigError(f"--vmap-seeds runs each group of seeds as one program in this process, so it needs "
+                              f"--executor local, not {getattr(executor, 'name', type(executor).__name__)}")
+
+        batched = seeds.SweepGroups(runs, [status_on_disk(r) for r in runs])  # checks before anything is written
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -412,10 +444,15 @@ def run_sweep(
             for number, (run, row) in enumerate(zip(runs, rows), 1) if row.status != DONE]
     driver = _Driver(rows, out, notify, display)
     executor = executor or LocalExecutor(reporter)
+    if batched is not None:
+        display = None  # the groups report through `reporter`, not the executors' events
     if display is not None:
         display.begin(rows)
     try:
-        interrupted = executor.run(jobs, driver, out) if jobs else False
+        if batched is not None:
+            interrupted = batched.run(rows, out, notify, reporter)
+        else:
+            interrupted = executor.run(jobs, driver, out) if jobs else False
     except KeyboardInterrupt:  # Ctrl-C between runs, or while a line was printed
         interrupted = True
         for row in rows:

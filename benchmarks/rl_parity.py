@@ -19,7 +19,8 @@ initial policy; ours collects them without updating.
 Return: both final policies are rolled out by the same code
 (`qd.algorithms.rl.episodes`) for `--eval-episodes` episodes, deterministic
 (the mean action), and the mean episode return is reported, mean +- std
-over seeds. Speed: environment steps per second of training, compilation
+over seeds. Speed: environment steps per second of training, by wall time
+and by the process's CPU time (steadier on a shared machine), compilation
 excluded (ours: the generations after the first; brax's: its
 'training/sps' of the last of its four training epochs: the first ones
 compile). Choose `--generations` a multiple of 4 and `episode_length` a
@@ -63,23 +64,25 @@ def ours(name, config, env, episode_length, generations, seed, eval_episodes):
     obs, act = int(env.observation_size), int(env.action_size)
     learner = module.init_learner(config, obs, act, jax.random.PRNGKey(seed))
     train = jax.jit(functools.partial(module.train_episodes, config, env, episode_length))
-    times = []
+    times, cpu = [], []
     for g in range(generations):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         learner, state, _, _ = train(learner, jax.random.fold_in(jax.random.PRNGKey(seed + 1000), g))
         jax.block_until_ready(state.returns)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     steps_per_generation = config.num_envs * episode_length
     sps = steps_per_generation * (generations - 1) / sum(times[1:])
+    cpu_sps = steps_per_generation * (generations - 1) / sum(cpu[1:])
     policy = module.actor(config, learner, obs, act, deterministic=True)
     ret = evaluate(env, episode_length, lambda o, k: policy(o, k)[0], eval_episodes, jax.random.PRNGKey(77))
-    return ret, sps, int(learner.env_steps)
+    return ret, sps, cpu_sps, int(learner.env_steps)
 
 
 def theirs(name, config, env, episode_length, generations, seed, eval_episodes):
     steps = generations * config.num_envs * episode_length
     seen = []
-    progress = lambda step, metrics: seen.append(metrics)
+    progress = lambda step, metrics: seen.append((step, time.process_time(), metrics))
     common = dict(
         environment=env, num_timesteps=steps, episode_length=episode_length, num_envs=config.num_envs,
         learning_rate=config.learning_rate, discounting=config.discounting, reward_scaling=config.reward_scaling,
@@ -106,7 +109,8 @@ def theirs(name, config, env, episode_length, generations, seed, eval_episodes):
         )
     policy = make_policy(params, deterministic=True)
     ret = evaluate(env, episode_length, lambda o, k: policy(o, k)[0], eval_episodes, jax.random.PRNGKey(77))
-    return ret, float(seen[-1]["training/sps"]), steps
+    (s0, c0, _), (s1, c1, last) = seen[-2], seen[-1]
+    return ret, float(last["training/sps"]), (s1 - s0) / (c1 - c0), steps
 
 
 def main() -> None:
@@ -135,17 +139,22 @@ def main() -> None:
     for seed in range(args.seeds):
         for who, fn in (("ours", ours), ("brax", theirs)):
             start = time.perf_counter()
-            ret, sps, done = fn(args.algorithm, config, env, args.episode_length, args.generations, seed,
-                                args.eval_episodes)
-            rows[who].append((ret, sps))
-            print(f"  seed {seed} {who}: return {ret:.1f}, {sps:,.0f} env steps/s, {done:,} steps, "
+            ret, sps, cpu_sps, done = fn(args.algorithm, config, env, args.episode_length, args.generations,
+                                         seed, args.eval_episodes)
+            rows[who].append((ret, sps, cpu_sps))
+            print(f"  seed {seed} {who}: return {ret:.1f}, {sps:,.0f} env steps/s ({cpu_sps:,.0f} per CPU "
+                  f"second), {done:,} steps, "
                   f"{time.perf_counter() - start:.0f}s wall", flush=True)
-    print("\n| implementation | return (mean +- std over seeds) | env steps/s (median) |\n|---|---|---|")
+    print("\n| implementation | return (mean +- std over seeds) | env steps/s (median) | env steps per CPU second "
+          "(median) |\n|---|---|---|---|")
     for who, rs in rows.items():
         r = np.array(rs)
-        print(f"| {who} | {r[:, 0].mean():.1f} +- {r[:, 0].std():.1f} | {np.median(r[:, 1]):,.0f} |")
-    ratio = np.median([a[1] / b[1] for a, b in zip(rows["ours"], rows["brax"])])
-    print(f"\nspeed ours / brax (median over seeds): {ratio:.2f}")
+        print(f"| {who} | {r[:, 0].mean():.1f} +- {r[:, 0].std():.1f} | {np.median(r[:, 1]):,.0f} | "
+              f"{np.median(r[:, 2]):,.0f} |")
+    for i, what in ((1, "wall"), (2, "CPU time")):
+        ratios = [a[i] / b[i] for a, b in zip(rows["ours"], rows["brax"])]
+        print(f"speed ours / brax by {what}, per seed: {', '.join(f'{x:.2f}' for x in ratios)}; "
+              f"median {np.median(ratios):.2f}")
 
 
 if __name__ == "__main__":

@@ -392,7 +392,7 @@ def prior_transitions(config: SeededSACConfig, pipeline: Pipeline, genomes: jax.
             f"controller, got {tuple(genomes.shape)}"
         )
     n = min(genomes.shape[0], config.prior_episodes)
-    k_order, k_reset = jax.random.split(key)
+    k_order, k_reset, k_unroll = jax.random.split(key, 3)
     # Rewarded policies first, the rest in random order.
     order = jnp.lexsort((jax.random.uniform(k_order, rewards.shape), -(rewards > 0).astype(jnp.int32)))
     chosen = genomes[order[:n]]
@@ -403,7 +403,7 @@ def prior_transitions(config: SeededSACConfig, pipeline: Pipeline, genomes: jax.
         del key
         return jax.vmap(policy.apply)(chosen, observations), {}
 
-    envs, transitions, _ = episodes.unroll(task, envs, act, k_reset, length, length)
+    envs, transitions, _ = episodes.unroll(task, envs, act, k_unroll, length, length)
     # Steps of an invalid (NaN) episode are masked as truncated too.
     bad = ~envs.finite
     truncation = jnp.maximum(transitions.extras["state_extras"]["truncation"], bad[None, :].astype(jnp.float32))

@@ -9,7 +9,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from brax.envs.base import Env, State
 
 from qd.algorithms.rl import episodes, ppo, sac

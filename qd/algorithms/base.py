@@ -106,6 +106,7 @@ ALGORITHMS: Registry[Algorithm] = Registry(
     (
         "qd.algorithms.novelty_search", "qd.algorithms.map_elites", "qd.algorithms.random_search",
         "qd.algorithms.cmaes", "qd.algorithms.serene", "qd.algorithms.nsga2", "qd.algorithms.cma_me",
+        "qd.algorithms.pga_me",
     ),
 )
 

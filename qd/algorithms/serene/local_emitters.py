@@ -12,6 +12,8 @@ a local optimiser around it. Three kinds:
   the novelty-search reference set (the caller supplies the novelty).
 - "cma": CMA-ES (through evosax, `emitters.es`) with population 6 on the
   reward, as in the paper's CMA-NS variant.
+- "gradient" (not in the paper): REINFORCE on the genome's Gaussian policy
+  with the greedy rollout as baseline (`gradient_emitter`, ReMax).
 
 Every function here handles ONE emitter and is pure and jit-able, so a pool of
 emitters steps together under `jax.vmap` (`emitters.pool`). What an agent is
@@ -38,8 +40,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from emitters import es, variation
+from qd.algorithms.serene import gradient_emitter
 
-KINDS = ("fitness", "novelty", "cma")
+KINDS = ("fitness", "novelty", "cma", "gradient")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +70,12 @@ class LocalEmitterConfig:
             distance of its ancestor to the other parents and offspring) /
             this (3).
         sigma0_fallback: sigma0 when that distance is 0 (0.05).
+        gradient_samples: noisy rollouts per step of a gradient emitter
+            (11: with its greedy rollout, 12 evaluations a step, as the
+            fitness emitter's).
+        action_std: std of a gradient emitter's Gaussian action noise
+            (actions lie in [-1, 1]).
+        learning_rate: Adam step of a gradient emitter on its genome.
         genome_low, genome_high: clip bounds of genes (-5, 5); not settings
             of their own: SERENE copies those of its novelty search
             (`with_bounds`), so each is defined once.
@@ -84,6 +93,9 @@ class LocalEmitterConfig:
     novel_to_archive: int = 5
     sigma0_divisor: float = 3.0
     sigma0_fallback: float = 0.05
+    gradient_samples: int = 11
+    action_std: float = 0.2
+    learning_rate: float = 0.1
     genome_low: float = dataclasses.field(default=-5.0, init=False)
     genome_high: float = dataclasses.field(default=5.0, init=False)
 
@@ -91,7 +103,7 @@ class LocalEmitterConfig:
         if self.kind not in KINDS:
             raise ValueError(f"emitter kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         for name in ("population_size", "offspring_per_parent", "bootstrap_steps", "improvement_window",
-                     "stagnation_window", "novel_to_archive"):
+                     "stagnation_window", "novel_to_archive", "gradient_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"emitter {name} must be a positive integer, got {value!r}")
@@ -108,6 +120,10 @@ class LocalEmitterConfig:
             raise ValueError(
                 f"stagnation_scale and stagnation_offset must be >= 0, got {self.stagnation_scale!r}, "
                 f"{self.stagnation_offset!r}"
+            )
+        if not self.action_std > 0 or not self.learning_rate > 0:
+            raise ValueError(
+                f"emitter action_std and learning_rate must be > 0, got {self.action_std!r}, {self.learning_rate!r}"
             )
         if not self.sigma0_divisor > 0 or not self.sigma0_fallback > 0:
             raise ValueError(
@@ -133,6 +149,8 @@ class LocalEmitterConfig:
         """Genomes one step evaluates at most (the pool's rollout width)."""
         if self.kind == "cma":
             return self.population_size
+        if self.kind == "gradient":
+            return self.gradient_samples + 1
         return self.population_size * self.offspring_per_parent
 
     def history_length(self, genome_size: int) -> int:
@@ -169,6 +187,8 @@ class LocalEmitterState:
         evaluations: evaluations this emitter spent.
         best_reward: best reward it evaluated.
         archived_max: best reward it handed to the reward archive (-inf: none).
+        gradient: the genome and Adam state of a gradient emitter
+            (`gradient_emitter.GradientState`; None for the other kinds).
     """
 
     genomes: jax.Array
@@ -189,6 +209,7 @@ class LocalEmitterState:
     evaluations: jax.Array
     best_reward: jax.Array
     archived_max: jax.Array
+    gradient: Optional[gradient_emitter.GradientState] = None
 
 
 def create(
@@ -244,6 +265,7 @@ def create(
         evaluations=jnp.zeros((), jnp.int32),
         best_reward=jnp.full((), -jnp.inf, jnp.float32),
         archived_max=jnp.full((), -jnp.inf, jnp.float32),
+        gradient=gradient_emitter.init(config, ancestor) if config.kind == "gradient" else None,
     )
 
 
@@ -259,6 +281,8 @@ def ask(config: LocalEmitterConfig, state: LocalEmitterState, key: jax.Array) ->
     if config.kind == "cma":
         genomes, _ = es.ask(config.es_config(), state.es_state, key)
         return genomes, jnp.ones((config.batch_size,), bool)
+    if config.kind == "gradient":
+        return gradient_emitter.ask(config, state.gradient)
     parents = jnp.repeat(state.genomes, config.offspring_per_parent, axis=0)
     mutants = variation.gaussian_mutation(
         key, parents, sigma=state.sigma, low=config.genome_low, high=config.genome_high
@@ -280,6 +304,7 @@ def tell(
     novelty: jax.Array,
     valid: jax.Array,
     payload: Any,
+    log_prob_grad: Optional[jax.Array] = None,
 ) -> LocalEmitterState:
     """Takes the evaluation of the batch `ask` returned.
 
@@ -288,10 +313,14 @@ def tell(
         mask: [N] bool rows that were real evaluations (from `ask`).
         reward: [N] rewards; novelty: [N] novelty w.r.t. the NS reference set;
         valid: [N] bool valid rollouts; payload: pytree [N, ...].
+        log_prob_grad: [N, D] REINFORCE scores of a gradient emitter's rollouts
+            (`gradient_emitter`; unused by the other kinds).
 
     Returns:
         The emitter after the step (population, values, buffers, counters).
     """
+    if config.kind == "gradient":
+        return gradient_emitter.tell(config, state, genomes, mask, reward, novelty, valid, payload, log_prob_grad)
     p = config.population_size
     ok = mask & valid
     reward = jnp.where(ok, reward, 0.0)

@@ -12,7 +12,7 @@ from runs.errors import ConfigError
 SHIPPED = [
     "cmame-hardmaze", "me-redundant_arm", "ns-curling", "ns-hardmaze", "ns-hardmaze-quick", "ns-redundant_arm",
     "nsga2-hardmaze", "random-hardmaze", "serene-curling", "serene-hardmaze", "serene-hardmaze-quick",
-    "serene-redundant_arm",
+    "serene-redundant_arm", "serene-hardmaze-gradient", "serene-curling-gradient", "pga-me-redundant_arm",
 ]
 TOP_LEVEL = {f.name for f in dataclasses.fields(C.RunConfig)}
 

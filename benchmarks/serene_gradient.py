@@ -25,7 +25,7 @@ action_std, learning_rate, gradient_samples).
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import functools
 import time
 
 import _setup  # noqa: F401  (must come before jax)
@@ -72,45 +72,45 @@ def pick_ancestors(agents: dict, n_areas: int, per_area: int):
     return rows, np.asarray(sigma0)
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def exploitation_step(config, pipeline, emitters, best, key):
+    """One step of every emitter [N] (one rollout for all), and the best
+    genome reward of each so far."""
+    n, b = emitters.n_values.shape[0], config.batch_size
+    d = pipeline.genome_size
+    k_ask, k_eval = jax.random.split(key)
+    genomes, mask = pool_mod.ask(config, emitters, k_ask)
+    flat = genomes.reshape(n * b, d)
+    if config.kind == "gradient":
+        std = jnp.tile(jnp.asarray(gradient_emitter.action_std(config)), n)
+        ev = pipeline.evaluator.stochastic(flat, k_eval, std)
+        describes = mask & (std == 0).reshape(n, b)
+        score = ev.log_prob_grad.reshape(n, b, d)
+    else:
+        ev = pipeline.evaluator(flat, k_eval)
+        describes = mask
+        score = None
+    reward = ev.reward.reshape(n, b)
+    valid = ev.valid.reshape(n, b)
+    told = pool_mod.tell(config, emitters, genomes, mask, reward, jnp.zeros((n, b)), valid, jnp.zeros((n, b)), score)
+    best = jnp.maximum(best, jnp.max(jnp.where(describes & valid, reward, -jnp.inf), axis=1))
+    return told, best
+
+
 def exploit(config, pipeline, ancestors, sigma0, seed: int, evals: int):
     """Steps one emitter per ancestor until each spent `evals`; returns the
     best genome reward so far [steps, N] and the evaluations [steps, N]."""
     n, d = ancestors.shape
-    payload_row = jnp.zeros(())
     history = config.history_length(d)
     key = jax.random.PRNGKey(seed)
-    emitters = jax.vmap(lambda k, a, s: local.create(config, k, a, s, payload_row, history))(
+    emitters = jax.vmap(lambda k, a, s: local.create(config, k, a, s, jnp.zeros(()), history))(
         jax.random.split(key, n), jnp.asarray(ancestors), jnp.asarray(sigma0)
     )
-    b = config.batch_size
-    std = jnp.tile(jnp.asarray(gradient_emitter.action_std(config)), n) if config.kind == "gradient" else None
-
-    @jax.jit
-    def one(emitters, best, k):
-        k_ask, k_eval = jax.random.split(k)
-        genomes, mask = pool_mod.ask(config, emitters, k_ask)
-        flat = genomes.reshape(n * b, d)
-        if std is None:
-            ev = pipeline.evaluator(flat, k_eval)
-            describes = mask
-            score = None
-        else:
-            ev = pipeline.evaluator.stochastic(flat, k_eval, std)
-            describes = mask & (std == 0).reshape(n, b)
-            score = ev.log_prob_grad.reshape(n, b, d)
-        reward = ev.reward.reshape(n, b)
-        valid = ev.valid.reshape(n, b)
-        told = pool_mod.tell(
-            config, emitters, genomes, mask, reward, jnp.zeros((n, b)), valid, jnp.zeros((n, b)), score
-        )
-        best = jnp.maximum(best, jnp.max(jnp.where(describes & valid, reward, -jnp.inf), axis=1))
-        return told, best
-
     best = jnp.full((n,), -jnp.inf)
     curve, spent = [], []
     step = 0
     while True:
-        emitters, best = one(emitters, best, jax.random.fold_in(key, step))
+        emitters, best = exploitation_step(config, pipeline, emitters, best, jax.random.fold_in(key, step))
         step += 1
         curve.append(np.asarray(best))
         spent.append(np.asarray(emitters.evaluations))
@@ -159,6 +159,8 @@ def main():
             if len(rows) == 0:
                 print(f"<!-- {name} seed {seed}: no reward found in {args.explore} evaluations -->")
                 continue
+            print(f"<!-- {name} seed {seed}: {len(rows)} ancestors, areas {sorted(set(agents['area'][rows]))} -->",
+                  flush=True)
             for kind in args.kinds:
                 config = local.LocalEmitterConfig(kind=kind, **overrides)
                 start = time.perf_counter()

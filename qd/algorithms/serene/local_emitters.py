@@ -3,7 +3,7 @@
 Paolo, Coninx, Doncieux, Laflaquiere 2021, "Sparse Reward Exploration via
 Novelty Search and Emitters", GECCO (arXiv:2102.03140). An emitter starts from
 an *ancestor* (a rewarded novelty-search agent) with step size sigma0 and runs
-a local optimiser around it. Three kinds:
+a local optimiser around it. Four kinds:
 
 - "fitness" (SERENE's elitist emitter): a population of 6 Gaussian mutants of
   the ancestor; each step every parent makes 2 mutants (12 evaluations) and

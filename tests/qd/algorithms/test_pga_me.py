@@ -55,6 +55,7 @@ def test_the_critic_loss_falls_and_the_greedy_actor_improves_on_a_dense_task(run
     assert int(state.evaluations) == 13 * 16
 
 
+@pytest.mark.slow  # compiles the PG variation on its own (~4 s); the actor test covers the same gradient
 def test_policy_gradient_offspring_climb_the_critic(run):
     state, _ = run
     from emitters import td3

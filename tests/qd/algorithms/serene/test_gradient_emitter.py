@@ -69,6 +69,7 @@ def test_reinforce_with_the_greedy_baseline_matches_finite_differences_of_the_ex
     assert np.linalg.norm(rf - fd) < 0.1 * np.linalg.norm(fd), (fd, rf)
 
 
+@pytest.mark.slow  # SERENE's own test below climbs too; this one checks the emitter alone (~5 s)
 def test_the_gradient_emitter_climbs_the_reward_and_keeps_only_greedy_genomes():
     config = local.LocalEmitterConfig(kind="gradient", gradient_samples=31, action_std=SIGMA, learning_rate=0.05)
     config = config.with_bounds(-5.0, 5.0)

@@ -82,6 +82,39 @@ class Pipeline:
         evaluation = self.evaluator(genomes, key)
         return evaluation, self.entries(genomes, evaluation, rep)
 
+    def evaluate_stochastic(
+        self, genomes: jax.Array, key: jax.Array, rep: RepresentationState, action_std: jax.Array
+    ) -> tuple[Evaluation, Entries]:
+        """`evaluate` with Gaussian action noise of std `action_std` [B] per
+        policy (`tasks.evaluator.Evaluator.stochastic`); the `Evaluation` also
+        holds the REINFORCE score `log_prob_grad` [B, D].
+
+        Raises:
+            ValueError: the evaluator cannot roll out stochastic policies.
+        """
+        stochastic = getattr(self.evaluator, "stochastic", None)
+        if stochastic is None:
+            raise ValueError(
+                f"the evaluator {self.evaluator!r} has no stochastic rollouts (Gaussian action noise); "
+                "use a tasks.evaluator.Evaluator"
+            )
+        evaluation = stochastic(genomes, key, action_std)
+        return evaluation, self.entries(genomes, evaluation, rep)
+
+    def recording_transitions(self) -> "Pipeline":
+        """This pipeline, its evaluations also holding every step
+        (`Evaluation.transitions`).
+
+        Raises:
+            ValueError: the evaluator cannot record transitions.
+        """
+        record = getattr(self.evaluator, "recording_transitions", None)
+        if record is None:
+            raise ValueError(
+                f"the evaluator {self.evaluator!r} cannot record transitions; use a tasks.evaluator.Evaluator"
+            )
+        return dataclasses.replace(self, evaluator=record())
+
     def entries(self, genomes: jax.Array, evaluation: Evaluation, rep: RepresentationState) -> Entries:
         """Archive entries of evaluated genomes, described by the representation."""
         features = self.representation.features(evaluation)

@@ -31,12 +31,15 @@ class Evaluator:
             divides evenly (decided from the batch size at trace time).
         with_observation: also render the final top-down view (for
             representations that learn from what the agent sees).
+        with_transitions: also return every step of every episode
+            (`Evaluation.transitions`, for off-policy learners: PGA-ME).
     """
 
     task: SparseRewardTask
     policy: Policy
     shard: bool = True
     with_observation: bool = False
+    with_transitions: bool = False
 
     @property
     def spec(self) -> TaskSpec:
@@ -57,8 +60,37 @@ class Evaluator:
         uses fold_in(key, i), so results do not depend on the sharding."""
         sharding = auto_sharding(genomes.shape[0]) if self.shard else None
         return evaluate(
-            self.task, self.policy, genomes, key, with_observation=self.with_observation, sharding=sharding
+            self.task, self.policy, genomes, key, with_observation=self.with_observation, sharding=sharding,
+            with_transitions=self.with_transitions,
         )
+
+    def stochastic(self, genomes: jax.Array, key: jax.Array, action_std: jax.Array) -> Evaluation:
+        """Traceable: episodes of the genomes' Gaussian policies.
+
+        Policy i acts with mean `policy.apply(genome_i, obs)` and std
+        `action_std[i]` (actions then clipped by the task as usual); its reset
+        uses fold_in(key, i) as in the deterministic call, so a row with std 0
+        is that deterministic episode.
+
+        Args:
+            genomes: [B, D].
+            key: PRNG key.
+            action_std: [B] (or a scalar) action noise std per policy.
+
+        Returns:
+            The `Evaluation`, with `log_prob_grad` [B, D]: the gradient of the
+            log-probability of the sampled actions w.r.t. the genome (REINFORCE's
+            score function), summed over the steps.
+        """
+        sharding = auto_sharding(genomes.shape[0]) if self.shard else None
+        return evaluate(
+            self.task, self.policy, genomes, key, with_observation=self.with_observation, sharding=sharding,
+            with_transitions=self.with_transitions, action_std=action_std,
+        )
+
+    def recording_transitions(self) -> "Evaluator":
+        """This evaluator, also returning every step (`with_transitions`)."""
+        return dataclasses.replace(self, with_transitions=True)
 
 
 def make(

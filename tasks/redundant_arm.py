@@ -170,8 +170,10 @@ class RedundantArm(SparseRewardTask):
     (0.25, 0.90); the reference controller is 20-5-5-20 (228 genes); 100
     steps. With `dense_reward` the episode instead pays -std(joint angles) at
     its end (the reward-dense arm of Cully et al. 2015, as in QDax's arm
-    benchmark), for MAP-Elites; `reward_area` still says which disc, if any,
-    the end effector ended in.
+    benchmark), for MAP-Elites; with `step_reward` every step pays
+    -std(joint angles) / episode_length, a dense reward whose return is minus
+    the mean spread over the episode (for learners from transitions: PGA-ME);
+    `reward_area` still says which disc, if any, the end effector ended in.
     """
 
     @dataclasses.dataclass(frozen=True)
@@ -191,6 +193,8 @@ class RedundantArm(SparseRewardTask):
             self_collision: refuse moves where non-adjacent links touch.
             dense_reward: pay -std(joint angles) at the end instead of the
                 sparse disc reward.
+            step_reward: pay -std(joint angles) / episode_length at every
+                step instead (a dense reward; excludes `dense_reward`).
         """
 
         episode_length: int = 100
@@ -202,6 +206,7 @@ class RedundantArm(SparseRewardTask):
         walls: tuple[tuple[float, float, float, float], ...] = CROSS_WALLS
         self_collision: bool = True
         dense_reward: bool = False
+        step_reward: bool = False
 
         def __post_init__(self):
             fields.normalise(self)  # types first, so the checks below compare numbers
@@ -280,7 +285,8 @@ class RedundantArm(SparseRewardTask):
 
     def step(self, state, action):
         """The base class's step; with `dense_reward` the episode's end pays
-        -std(joint angles) instead of the sparse disc reward.
+        -std(joint angles) instead of the sparse disc reward, with
+        `step_reward` every step pays -std(joint angles) / episode_length.
 
         Args:
             state: the Brax state.
@@ -290,6 +296,9 @@ class RedundantArm(SparseRewardTask):
             The next Brax state.
         """
         state = super().step(state, action)
+        if self.config.step_reward:
+            spread = jnp.std(state.pipeline_state.angles) / self.config.episode_length
+            return state.replace(reward=(-spread).astype(jnp.float32))
         if not self.config.dense_reward:
             return state
         fitness = -jnp.std(state.pipeline_state.angles)
@@ -331,6 +340,8 @@ def _validate(c: RedundantArm.Config) -> None:
         problems.append(f"max_step must be > 0, got {c.max_step}")
     if not all(0.0 <= v <= 1.0 for v in c.base):
         problems.append(f"base must lie in [0, 1]^2, got {c.base}")
+    if c.dense_reward and c.step_reward:
+        problems.append("dense_reward and step_reward cannot both be set (one reward at the end, or one per step)")
     if any(len(w) != 4 for w in c.walls):
         problems.append("walls must be (x0, y0, x1, y1) segments")
     if problems:

@@ -12,46 +12,94 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from tasks.base import SparseRewardTask
-from tasks.evaluation import Evaluation
+from tasks.evaluation import Evaluation, Transitions
 from tasks.policies import Policy
 
 
-def _episode(task: SparseRewardTask, policy: Policy, with_observation: bool, genome, key):
-    """One episode of one genome (vmapped by the caller)."""
+# Folded into an episode's key to draw its action noise, so a stochastic
+# episode starts from the same reset as the deterministic one.
+NOISE_SALT = 0xA7
+
+
+def _episode(
+    task: SparseRewardTask, policy: Policy, with_observation: bool, genome, key,
+    *, with_transitions: bool = False, action_std=None,
+):
+    """One episode of one genome (vmapped by the caller).
+
+    With `action_std` (a scalar) the actions are the policy's plus Gaussian
+    noise of that std, and the episode also returns the gradient w.r.t. the
+    genome of the log-probability of the sampled actions (REINFORCE's score,
+    summed over the steps); std 0 gives the deterministic episode and a zero
+    score.
+    """
     state = task.reset(key)
     times = jnp.asarray(task.spec.trajectory_steps)
+    noisy = action_std is not None
+    if noisy:
+        k_noise = jax.random.fold_in(key, NOISE_SALT)
+        # d/dgenome log N(a; mu(genome), std^2) = J^T (a - mu) / std^2 = J^T eps / std
+        inv_std = jnp.where(action_std > 0, 1.0 / jnp.where(action_std > 0, action_std, 1.0), 0.0)
 
     def body(carry, t):
-        state, finite = carry
-        action = policy.apply(genome, state.obs)
+        state, finite, total, score = carry
+        ended = state.done > 0
+        if noisy:
+            mean, pullback = jax.vjp(lambda g: policy.apply(g, state.obs), genome)
+            eps = jax.random.normal(jax.random.fold_in(k_noise, t), mean.shape, mean.dtype)
+            action = mean + action_std * eps
+            (step_score,) = pullback(eps * inv_std)
+            score = score + jnp.where(ended, 0.0, step_score)
+        else:
+            action = policy.apply(genome, state.obs)
         stepped = task.step(state, action)
         # Ended episodes are frozen: the state stops changing, so the final
         # position, reward and view are those of the step that ended it.
-        ended = state.done > 0
-        state = jax.tree.map(lambda old, new: jnp.where(ended, old, new), state, stepped)
-        finite = finite & jnp.all(jnp.isfinite(action)) & jnp.all(jnp.isfinite(state.obs))
-        return (state, finite), task.position(state.pipeline_state)
+        state_next = jax.tree.map(lambda old, new: jnp.where(ended, old, new), state, stepped)
+        # The return sums the live steps' rewards: adding the zeros a sparse
+        # task pays before its end leaves the terminal reward bit for bit.
+        total = total + jnp.where(ended, 0.0, stepped.reward)
+        finite = finite & jnp.all(jnp.isfinite(action)) & jnp.all(jnp.isfinite(state_next.obs))
+        out = task.position(state_next.pipeline_state)
+        if with_transitions:
+            step = dict(
+                obs=state.obs, actions=jnp.clip(action, -1.0, 1.0), rewards=stepped.reward,
+                next_obs=stepped.obs, dones=stepped.done, mask=~ended,
+            )
+            out = (out, step)
+        return (state_next, finite, total, score), out
 
-    (state, finite), positions = jax.lax.scan(
-        body, (state, jnp.bool_(True)), jnp.arange(task.episode_length)
+    score0 = jnp.zeros_like(genome) if noisy else jnp.zeros(())
+    (state, finite, total, score), outs = jax.lax.scan(
+        body, (state, jnp.bool_(True), jnp.float32(0.0), score0), jnp.arange(task.episode_length)
     )
+    positions, steps = outs if with_transitions else (outs, None)
     trajectory = positions[times - 1]
     descriptor = task.descriptor(state.pipeline_state)
     valid = (
         finite
         & jnp.all(jnp.isfinite(trajectory))
         & jnp.all(jnp.isfinite(descriptor))
-        & jnp.isfinite(state.reward)
+        & jnp.isfinite(total)
     )
     low = jnp.asarray(task.spec.descriptor_low, jnp.float32)
     observation = task.render(state.pipeline_state) if with_observation else None
+    transitions = None
+    if with_transitions:
+        zero = lambda x: jnp.where(valid, x, jnp.zeros_like(x))  # noqa: E731
+        transitions = Transitions(
+            obs=zero(steps["obs"]), actions=zero(steps["actions"]), rewards=zero(steps["rewards"]),
+            next_obs=zero(steps["next_obs"]), dones=zero(steps["dones"]), mask=steps["mask"] & valid,
+        )
     return Evaluation(
-        reward=jnp.where(valid, state.reward, 0.0),
+        reward=jnp.where(valid, total, 0.0),
         reward_area=jnp.where(valid, state.info["reward_area"], -1),
         descriptor=jnp.where(valid, descriptor, low),
         trajectory=jnp.where(valid, trajectory, 0.0),
         valid=valid,
         observation=None if observation is None else jnp.where(valid, observation, 0.0),
+        transitions=transitions,
+        log_prob_grad=jnp.where(valid, score, 0.0) if noisy else None,
     )
 
 
@@ -77,6 +125,8 @@ def evaluate(
     *,
     with_observation: bool = False,
     sharding: Optional[NamedSharding] = None,
+    with_transitions: bool = False,
+    action_std: Optional[jax.Array] = None,
 ) -> Evaluation:
     """Traceable core of `rollout`, for use inside an algorithm's jitted step.
 
@@ -88,22 +138,34 @@ def evaluate(
             on batch padding or sharding.
         with_observation: also render the final view.
         sharding: if given, the batch is split over its devices.
+        with_transitions: also return every step (`Evaluation.transitions`).
+        action_std: [B] per-policy std of Gaussian action noise: stochastic
+            episodes that also return `Evaluation.log_prob_grad` (rows with
+            std 0 are the deterministic episodes, with a zero gradient).
 
     Returns:
         The batch's `Evaluation`.
     """
-    episode = jax.vmap(functools.partial(_episode, task, policy, with_observation))
+    one = functools.partial(_episode, task, policy, with_observation, with_transitions=with_transitions)
     rows = jnp.arange(genomes.shape[0])
+    if action_std is None:
+        episode = jax.vmap(one)
+        row_args = ()
+    else:
+        episode = jax.vmap(lambda g, k, std: one(g, k, action_std=std))
+        row_args = (jnp.broadcast_to(jnp.asarray(action_std, jnp.float32), rows.shape),)
     if sharding is None:
-        return episode(genomes, _episode_keys(key, rows))
-    return _sharded(episode, sharding, genomes, rows, key)
+        return episode(genomes, _episode_keys(key, rows), *row_args)
+    return _sharded(episode, sharding, genomes, rows, key, *row_args)
 
 
 def _episode_keys(key: jax.Array, rows: jax.Array) -> jax.Array:
     return jax.vmap(lambda i: jax.random.fold_in(key, i))(rows)
 
 
-def _sharded(episode, sharding: NamedSharding, genomes: jax.Array, rows: jax.Array, key: jax.Array) -> Evaluation:
+def _sharded(
+    episode, sharding: NamedSharding, genomes: jax.Array, rows: jax.Array, key: jax.Array, *row_args: jax.Array
+) -> Evaluation:
     """`episode` on each device's rows, then ONE all-gather of the results.
 
     Why not a sharding constraint: the partitioner then spreads the batch
@@ -118,13 +180,13 @@ def _sharded(episode, sharding: NamedSharding, genomes: jax.Array, rows: jax.Arr
     stays replicated.
     """
     axis = sharding.mesh.axis_names[0]
-    shapes = jax.eval_shape(episode, genomes, _episode_keys(key, rows))
+    shapes = jax.eval_shape(episode, genomes, _episode_keys(key, rows), *row_args)
     leaves, treedef = jax.tree.flatten(shapes)
     widths = [math.prod(leaf.shape[1:]) for leaf in leaves]
 
-    def local(genomes, rows, key):
+    def local(genomes, rows, key, *row_args):
         columns = []
-        for leaf in jax.tree.leaves(episode(genomes, _episode_keys(key, rows))):
+        for leaf in jax.tree.leaves(episode(genomes, _episode_keys(key, rows), *row_args)):
             flat = leaf.reshape(leaf.shape[0], -1)
             if flat.dtype != jnp.float32:
                 flat = jax.lax.bitcast_convert_type(flat.astype(jnp.int32), jnp.float32)
@@ -133,11 +195,12 @@ def _sharded(episode, sharding: NamedSharding, genomes: jax.Array, rows: jax.Arr
 
     # Replicated going in too, or the split spreads back into what made the genomes.
     whole = NamedSharding(sharding.mesh, PartitionSpec())
-    genomes, rows = (jax.lax.with_sharding_constraint(x, whole) for x in (genomes, rows))
+    genomes, rows, *row_args = (jax.lax.with_sharding_constraint(x, whole) for x in (genomes, rows, *row_args))
+    split = PartitionSpec(axis)
     packed = jax.shard_map(
-        local, mesh=sharding.mesh, in_specs=(PartitionSpec(axis), PartitionSpec(axis), PartitionSpec()),
+        local, mesh=sharding.mesh, in_specs=(split, split, PartitionSpec(), *(split for _ in row_args)),
         out_specs=PartitionSpec(), check_vma=False,
-    )(genomes, rows, key)
+    )(genomes, rows, key, *row_args)
     packed = jax.lax.with_sharding_constraint(packed, whole)
     out, start = [], 0
     for leaf, width in zip(leaves, widths):

@@ -106,7 +106,7 @@ ALGORITHMS: Registry[Algorithm] = Registry(
     (
         "qd.algorithms.novelty_search", "qd.algorithms.map_elites", "qd.algorithms.random_search",
         "qd.algorithms.cmaes", "qd.algorithms.serene", "qd.algorithms.nsga2", "qd.algorithms.cma_me",
-        "qd.algorithms.rl.ppo", "qd.algorithms.rl.sac",
+        "qd.algorithms.rl.ppo", "qd.algorithms.rl.sac", "qd.algorithms.pga_me",
     ),
 )
 

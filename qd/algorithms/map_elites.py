@@ -138,9 +138,20 @@ def _coverage_grid(spec) -> Optional[grid_archive.GridSpec]:
 
 
 def _evaluate_and_insert(state: MapElitesState, genomes, key, fit_space: bool = False) -> tuple[MapElitesState, dict]:
+    evaluation, entries = state.pipeline.evaluate(genomes, key, state.representation)
+    return insert_evaluated(state, evaluation, entries, fit_space)
+
+
+def insert_evaluated(state: MapElitesState, evaluation, entries, fit_space: bool = False) -> tuple[MapElitesState, dict]:
+    """Inserts evaluated genomes (`pipeline.evaluate`'s output), counts them,
+    and reports the step's metrics (for algorithms built on MAP-Elites that
+    evaluate themselves, e.g. PGA-ME, which also needs the transitions).
+
+    Args:
+        fit_space: fit the box of an adaptive space to this batch first.
+    """
     pipeline = state.pipeline
     spec = pipeline.spec
-    evaluation, entries = pipeline.evaluate(genomes, key, state.representation)
     if fit_space:  # the first batch sets the box of an adaptive space
         low, high = adaptive.fit_box(entries.descriptor, evaluation.valid)
         state = state.replace(space_low=low, space_high=high)
@@ -195,20 +206,7 @@ def empty_repertoire(
 def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> MapElitesState:
     """Evaluates `batch_size` random genomes into an empty archive."""
     del budget
-    repertoire, grid, lookup = empty_repertoire(config, pipeline)
-    k = pipeline.descriptor_size
-    state = MapElitesState(
-        repertoire=repertoire,
-        tracker=tracker.init(pipeline.spec),
-        representation=pipeline.init_representation(key),
-        # The box of an adaptive space, fitted to the first batch below.
-        space_low=jnp.zeros((k,), jnp.float32),
-        space_high=jnp.ones((k,), jnp.float32),
-        config=config,
-        pipeline=pipeline,
-        grid=grid,
-        lookup=lookup,
-    )
+    state = empty_state(config, pipeline, key)
     k_init, k_eval = jax.random.split(key)
     genomes = variation.init_genomes(
         k_init, config.batch_size, pipeline.genome_size,
@@ -216,6 +214,25 @@ def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Op
     )
     state, _ = _evaluate_and_insert(state, genomes, k_eval, fit_space=adaptive_space(pipeline))
     return state
+
+
+def empty_state(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array) -> MapElitesState:
+    """The state before anything is evaluated (the representation's initial
+    parameters drawn from `key`, as `init` does)."""
+    repertoire, grid, lookup = empty_repertoire(config, pipeline)
+    k = pipeline.descriptor_size
+    return MapElitesState(
+        repertoire=repertoire,
+        tracker=tracker.init(pipeline.spec),
+        representation=pipeline.init_representation(key),
+        # The box of an adaptive space, fitted to the first batch evaluated.
+        space_low=jnp.zeros((k,), jnp.float32),
+        space_high=jnp.ones((k,), jnp.float32),
+        config=config,
+        pipeline=pipeline,
+        grid=grid,
+        lookup=lookup,
+    )
 
 
 def uniform_filled_cells(key: jax.Array, filled: jax.Array, shape: tuple[int, ...]) -> jax.Array:

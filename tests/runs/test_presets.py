@@ -14,6 +14,7 @@ SHIPPED = [
     "nsga2-hardmaze", "random-hardmaze", "serene-curling", "serene-hardmaze", "serene-hardmaze-quick",
     "serene-redundant_arm", "ppo-hardmaze", "ppo-curling", "sac-hardmaze", "sac-curling",
     "serene-hardmaze-reference", "serene-curling-reference", "serene-redundant_arm-reference",
+    "serene-hardmaze-gradient", "serene-curling-gradient", "pga-me-redundant_arm",
 ]
 TOP_LEVEL = {f.name for f in dataclasses.fields(C.RunConfig)}
 

@@ -23,6 +23,11 @@ SETTINGS = {
     "cmaes": ["algo.population_size=16", "algo.archive_capacity=300"],
     "me": ["algo.batch_size=16", "algo.cells_per_dim=8"],
     "cmame": ["algo.n_emitters=2", "algo.emitter_batch_size=8", "algo.initial_batch=16", "algo.cells_per_dim=8"],
+    "pga-me": [
+        "algo.batch_size=8", "algo.cells_per_dim=8", "algo.td3.replay_buffer_size=500",
+        "algo.td3.critic_hidden_layer_size=[8]", "algo.td3.batch_size=16", "algo.td3.num_critic_training_steps=4",
+        "algo.td3.num_pg_training_steps=2",
+    ],
     "serene": [
         "algo.ns.population_size=8", "algo.ns.k=3", "algo.ns.archive_capacity=300", "algo.ns.init_std=0.5",
         "algo.scheduler.chunk_size=48", "algo.emitter_capacity=8", "algo.emitters_per_step=2",

@@ -115,6 +115,16 @@ def test_dense_variant_pays_minus_the_spread_of_the_joint_angles():
     assert float(end.reward) < 0.0
 
 
+def test_step_reward_variant_pays_the_spread_at_every_step():
+    task = RedundantArm(RedundantArm.Config(episode_length=30, step_reward=True))
+    step = jax.jit(task.step)
+    action = jnp.linspace(-1.0, 1.0, 20)
+    first = step(task.reset(jax.random.PRNGKey(0)), action)
+    np.testing.assert_allclose(first.reward, -np.std(np.asarray(first.pipeline_state.angles)) / 30, rtol=1e-5)
+    with pytest.raises(ValueError, match="dense_reward and step_reward cannot both be set"):
+        RedundantArm.Config(dense_reward=True, step_reward=True)
+
+
 def test_a_move_whose_joint_jumps_across_a_wall_is_refused():
     wall = jnp.asarray([[0.5, 0.0, 0.5, 0.2]])
     old = jnp.asarray([[0.5, 0.5], [0.45, 0.1]])

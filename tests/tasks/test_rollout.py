@@ -61,6 +61,42 @@ def test_nan_policies_are_marked_invalid_and_neutralised():
     assert np.isfinite(np.asarray(ev.observation)).all()
 
 
+class StepRewardPoint(PointTask):
+    """The point task paying its x coordinate at every step."""
+
+    def step(self, state, action):
+        state = super().step(state, action)
+        return state.replace(reward=state.pipeline_state[0])
+
+
+def test_the_return_sums_the_live_steps_and_transitions_record_them():
+    task = StepRewardPoint()
+    # The first policy leaves [-1, 1] at step 11 (x = 0.095 t): the episode ends there.
+    genomes = jnp.array([[0.95, 0.0], [0.25, -0.5]])
+    ev = evaluate(task, POLICY, genomes, jax.random.PRNGKey(0), with_transitions=True)
+    t = ev.transitions
+    assert t.obs.shape == (2, 20, 2) and t.actions.shape == (2, 20, 2) and t.rewards.shape == (2, 20)
+    np.testing.assert_array_equal(t.mask.sum(axis=1), [11, 20])
+    np.testing.assert_allclose(ev.reward, [0.095 * np.arange(1, 12).sum(), 0.025 * np.arange(1, 21).sum()], rtol=1e-5)
+    np.testing.assert_allclose(ev.reward, np.where(t.mask, t.rewards, 0).sum(axis=1), rtol=1e-6)
+    live = np.asarray(t.mask[:, 1:])  # consecutive live steps chain
+    np.testing.assert_array_equal(np.asarray(t.next_obs[:, :-1])[live], np.asarray(t.obs[:, 1:])[live])
+    np.testing.assert_array_equal(t.dones[0, 10], 1.0)
+    np.testing.assert_array_equal(t.actions[1], np.broadcast_to([0.25, -0.5], (20, 2)))
+
+
+def test_a_noise_free_stochastic_rollout_is_the_deterministic_one():
+    genomes = POLICY.init_genomes(jax.random.PRNGKey(3), 4)
+    plain = evaluate(TASK, POLICY, genomes, jax.random.PRNGKey(1))
+    noisy = evaluate(TASK, POLICY, genomes, jax.random.PRNGKey(1), action_std=jnp.array([0.0, 0.0, 0.3, 0.3]))
+    for name in ("reward", "descriptor", "trajectory", "reward_area"):
+        np.testing.assert_array_equal(getattr(plain, name)[:2], getattr(noisy, name)[:2], err_msg=name)
+    assert not np.allclose(plain.descriptor[2:], noisy.descriptor[2:])
+    np.testing.assert_array_equal(noisy.log_prob_grad[:2], 0.0)
+    # A constant policy's score is the sum of its noise / std over the live steps: nonzero.
+    assert np.abs(np.asarray(noisy.log_prob_grad[2:])).sum() > 0
+
+
 def test_same_key_same_result_and_default_policy():
     genomes = TASK.default_policy().init_genomes(jax.random.PRNGKey(3), 8)
     a = rollout(TASK, genomes, jax.random.PRNGKey(7))

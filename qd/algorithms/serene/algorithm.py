@@ -52,6 +52,7 @@ from flax import struct
 from qd import pareto, refit, tracker
 from qd.algorithms import novelty_search
 from qd.algorithms.base import Algorithm, register
+from qd.algorithms.serene import gradient_emitter
 from qd.algorithms.serene import history as emitter_history
 from qd.algorithms.serene import local_emitters as local
 from qd.algorithms.serene import pool as pool_mod
@@ -271,7 +272,18 @@ def _exploit(state: SereneState, key: jax.Array) -> SereneState:
     counted = counted & chosen[:, None]
     flat = genomes.reshape(m * b, -1)
     ns = state.ns
-    evaluation, entries = pipeline.evaluate(flat, k_eval, ns.representation)
+    if config.emitter.kind == "gradient":
+        std = jnp.tile(jnp.asarray(gradient_emitter.action_std(config.emitter)), m)
+        evaluation, entries = pipeline.evaluate_stochastic(flat, k_eval, ns.representation, std)
+        # A noisy rollout's outcome is no genome's: it is budget, not a reward found.
+        greedy = std == 0
+        tracked = evaluation.replace(
+            reward=jnp.where(greedy, evaluation.reward, 0.0),
+            reward_area=jnp.where(greedy, evaluation.reward_area, -1),
+        )
+    else:
+        evaluation, entries = pipeline.evaluate(flat, k_eval, ns.representation)
+        tracked = evaluation
     novelty = knn_novelty_union(
         entries.descriptor,
         [(ns.population.descriptor, ns.population_valid), (ns.archive.descriptors, ns.archive.mask),
@@ -282,11 +294,12 @@ def _exploit(state: SereneState, key: jax.Array) -> SereneState:
     told = pool_mod.tell(
         config.emitter, emitters, genomes, counted, per_emitter(evaluation.reward), per_emitter(novelty),
         per_emitter(evaluation.valid), jax.tree.map(per_emitter, entries),
+        None if evaluation.log_prob_grad is None else per_emitter(evaluation.log_prob_grad),
     )
     offered, told = jax.vmap(local.reward_archive_offer)(told)
     offered = offered & chosen[:, None]
     counters = tracker.next_generation(
-        tracker.observe(ns.tracker, pipeline.spec, evaluation, counted=counted.reshape(-1), exploration=False)
+        tracker.observe(ns.tracker, pipeline.spec, tracked, counted=counted.reshape(-1), exploration=False)
     )
     flat_pop = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), told.payload)
     reward_archive, _ = novelty_archive.insert(

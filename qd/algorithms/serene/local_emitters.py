@@ -3,7 +3,7 @@
 Paolo, Coninx, Doncieux, Laflaquiere 2021, "Sparse Reward Exploration via
 Novelty Search and Emitters", GECCO (arXiv:2102.03140). An emitter starts from
 an *ancestor* (a rewarded novelty-search agent) with step size sigma0 and runs
-a local optimiser around it. Three kinds:
+a local optimiser around it. Four kinds:
 
 - "fitness" (SERENE's elitist emitter): a population of 6 Gaussian mutants of
   the ancestor; each step every parent makes 2 mutants (12 evaluations) and
@@ -14,6 +14,8 @@ a local optimiser around it. Three kinds:
   the novelty-search reference set (the caller supplies the novelty).
 - "cma": CMA-ES (through evosax, `emitters.es`) with population 6 on the
   reward, as in the paper's CMA-NS variant.
+- "gradient" (not in the paper): REINFORCE on the genome's Gaussian policy
+  with the greedy rollout as baseline (`gradient_emitter`, ReMax).
 
 Every function here handles ONE emitter and is pure and jit-able, so a pool of
 emitters steps together under `jax.vmap` (`emitters.pool`). What an agent is
@@ -40,8 +42,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from emitters import es, variation
+from qd.algorithms.serene import gradient_emitter
 
-KINDS = ("fitness", "novelty", "cma")
+KINDS = ("fitness", "novelty", "cma", "gradient")
 # How an elitist emitter's mutation step evolves: the reference keeps sigma0;
 # "success" is the 1/5th success rule (see `adapt_sigma`).
 SIGMA_RULES = ("fixed", "success")
@@ -83,6 +86,12 @@ class LocalEmitterConfig:
         success_damping: "success": log step change per unit of
             (rate - target) / (1 - target) (1/3, Kern et al. 2004).
         sigma_min: "success": the step never falls below this (1e-4).
+        gradient_samples: noisy rollouts per step of a gradient emitter
+            (11: with its greedy rollout, 12 evaluations a step, as the
+            fitness emitter's).
+        action_std: std of a gradient emitter's Gaussian action noise
+            (actions lie in [-1, 1]).
+        learning_rate: Adam step of a gradient emitter on its genome.
         genome_low, genome_high: clip bounds of genes (-5, 5); not settings
             of their own: SERENE copies those of its novelty search
             (`with_bounds`), so each is defined once.
@@ -105,6 +114,9 @@ class LocalEmitterConfig:
     success_target: float = 0.2
     success_damping: float = 1.0 / 3.0
     sigma_min: float = 1e-4
+    gradient_samples: int = 11
+    action_std: float = 0.2
+    learning_rate: float = 0.1
     genome_low: float = dataclasses.field(default=-5.0, init=False)
     genome_high: float = dataclasses.field(default=5.0, init=False)
 
@@ -112,7 +124,7 @@ class LocalEmitterConfig:
         if self.kind not in KINDS:
             raise ValueError(f"emitter kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         for name in ("population_size", "offspring_per_parent", "bootstrap_steps", "improvement_window",
-                     "stagnation_window", "novel_to_archive"):
+                     "stagnation_window", "novel_to_archive", "gradient_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"emitter {name} must be a positive integer, got {value!r}")
@@ -141,6 +153,10 @@ class LocalEmitterConfig:
                 f"stagnation_scale and stagnation_offset must be >= 0, got {self.stagnation_scale!r}, "
                 f"{self.stagnation_offset!r}"
             )
+        if not self.action_std > 0 or not self.learning_rate > 0:
+            raise ValueError(
+                f"emitter action_std and learning_rate must be > 0, got {self.action_std!r}, {self.learning_rate!r}"
+            )
         if not self.sigma0_divisor > 0 or not self.sigma0_fallback > 0:
             raise ValueError(
                 f"sigma0_divisor and sigma0_fallback must be > 0, got {self.sigma0_divisor!r}, "
@@ -165,6 +181,8 @@ class LocalEmitterConfig:
         """Genomes one step evaluates at most (the pool's rollout width)."""
         if self.kind == "cma":
             return self.population_size
+        if self.kind == "gradient":
+            return self.gradient_samples + 1
         return self.population_size * self.offspring_per_parent
 
     def history_length(self, genome_size: int) -> int:
@@ -202,6 +220,8 @@ class LocalEmitterState:
         best_reward: best reward it evaluated.
         best_step: `n_values` when `best_reward` last rose (for `patience`).
         archived_max: best reward it handed to the reward archive (-inf: none).
+        gradient: the genome and Adam state of a gradient emitter
+            (`gradient_emitter.GradientState`; None for the other kinds).
     """
 
     genomes: jax.Array
@@ -223,6 +243,7 @@ class LocalEmitterState:
     best_reward: jax.Array
     archived_max: jax.Array
     best_step: jax.Array
+    gradient: Optional[gradient_emitter.GradientState] = None
 
 
 def create(
@@ -279,6 +300,7 @@ def create(
         best_reward=jnp.full((), -jnp.inf, jnp.float32),
         archived_max=jnp.full((), -jnp.inf, jnp.float32),
         best_step=jnp.zeros((), jnp.int32),
+        gradient=gradient_emitter.init(config, ancestor) if config.kind == "gradient" else None,
     )
 
 
@@ -294,6 +316,8 @@ def ask(config: LocalEmitterConfig, state: LocalEmitterState, key: jax.Array) ->
     if config.kind == "cma":
         genomes, _ = es.ask(config.es_config(), state.es_state, key)
         return genomes, jnp.ones((config.batch_size,), bool)
+    if config.kind == "gradient":
+        return gradient_emitter.ask(config, state.gradient)
     parents = jnp.repeat(state.genomes, config.offspring_per_parent, axis=0)
     mutants = variation.gaussian_mutation(
         key, parents, sigma=state.sigma, low=config.genome_low, high=config.genome_high
@@ -315,6 +339,7 @@ def tell(
     novelty: jax.Array,
     valid: jax.Array,
     payload: Any,
+    log_prob_grad: Optional[jax.Array] = None,
 ) -> LocalEmitterState:
     """Takes the evaluation of the batch `ask` returned.
 
@@ -323,10 +348,14 @@ def tell(
         mask: [N] bool rows that were real evaluations (from `ask`).
         reward: [N] rewards; novelty: [N] novelty w.r.t. the NS reference set;
         valid: [N] bool valid rollouts; payload: pytree [N, ...].
+        log_prob_grad: [N, D] REINFORCE scores of a gradient emitter's rollouts
+            (`gradient_emitter`; unused by the other kinds).
 
     Returns:
         The emitter after the step (population, values, buffers, counters).
     """
+    if config.kind == "gradient":
+        return gradient_emitter.tell(config, state, genomes, mask, reward, novelty, valid, payload, log_prob_grad)
     p = config.population_size
     ok = mask & valid
     reward = jnp.where(ok, reward, 0.0)

@@ -153,9 +153,15 @@ def ask(config: local.LocalEmitterConfig, emitters: local.LocalEmitterState, key
     return jax.vmap(lambda s, k: local.ask(config, s, k))(emitters, keys)
 
 
-def tell(config: local.LocalEmitterConfig, emitters: local.LocalEmitterState, genomes, mask, reward, novelty, valid, payload):
-    """`local.tell` of M stacked emitters (every argument has leading axis M)."""
-    return jax.vmap(lambda *a: local.tell(config, *a))(emitters, genomes, mask, reward, novelty, valid, payload)
+def tell(
+    config: local.LocalEmitterConfig, emitters: local.LocalEmitterState, genomes, mask, reward, novelty, valid, payload,
+    log_prob_grad=None,
+):
+    """`local.tell` of M stacked emitters (every argument has leading axis M;
+    `log_prob_grad` only for gradient emitters)."""
+    return jax.vmap(lambda *a: local.tell(config, *a))(
+        emitters, genomes, mask, reward, novelty, valid, payload, log_prob_grad
+    )
 
 
 def clear(pool: EmitterPool, slots_mask: jax.Array) -> EmitterPool:

@@ -13,7 +13,8 @@ class Evaluation:
     """Per-policy results of one batch of episodes; every leaf has leading axis B.
 
     Attributes:
-        reward: episode return [B] float32 (sparse: paid at the episode's end).
+        reward: episode return [B] float32: the sum of the step rewards (a sparse
+            task pays only at the episode's end, so this is that payment).
         reward_area: index of the reward area the episode ended in [B] int32, -1
             for none.
         descriptor: ground-truth behaviour descriptor [B, k] (e.g. final x, y in

@@ -55,7 +55,9 @@ class Registry(Generic[V]):
                 importlib.import_module(module)
 
 
-TASKS: Registry[type] = Registry("task", ("tasks.curling", "tasks.hardmaze", "tasks.redundant_arm"))
+TASKS: Registry[type] = Registry(
+    "task", ("tasks.curling", "tasks.hardmaze", "tasks.redundant_arm", "tasks.antmaze", "tasks.locomotion")
+)
 T = TypeVar("T", bound=type)
 
 

@@ -22,18 +22,22 @@ def _episode(task: SparseRewardTask, policy: Policy, with_observation: bool, gen
     times = jnp.asarray(task.spec.trajectory_steps)
 
     def body(carry, t):
-        state, finite = carry
+        state, finite, episode_return = carry
         action = policy.apply(genome, state.obs)
         stepped = task.step(state, action)
         # Ended episodes are frozen: the state stops changing, so the final
         # position, reward and view are those of the step that ended it.
         ended = state.done > 0
         state = jax.tree.map(lambda old, new: jnp.where(ended, old, new), state, stepped)
+        # The return sums the rewards of the steps taken. A sparse task pays
+        # only on its last step, so its return is that payment exactly
+        # (0 + ... + 0 + r == r in floating point).
+        episode_return = episode_return + jnp.where(ended, 0.0, stepped.reward)
         finite = finite & jnp.all(jnp.isfinite(action)) & jnp.all(jnp.isfinite(state.obs))
-        return (state, finite), task.position(state.pipeline_state)
+        return (state, finite, episode_return), task.position(state.pipeline_state)
 
-    (state, finite), positions = jax.lax.scan(
-        body, (state, jnp.bool_(True)), jnp.arange(task.episode_length)
+    (state, finite, episode_return), positions = jax.lax.scan(
+        body, (state, jnp.bool_(True), jnp.float32(0.0)), jnp.arange(task.episode_length)
     )
     trajectory = positions[times - 1]
     descriptor = task.descriptor(state.pipeline_state)
@@ -41,12 +45,12 @@ def _episode(task: SparseRewardTask, policy: Policy, with_observation: bool, gen
         finite
         & jnp.all(jnp.isfinite(trajectory))
         & jnp.all(jnp.isfinite(descriptor))
-        & jnp.isfinite(state.reward)
+        & jnp.isfinite(episode_return)
     )
     low = jnp.asarray(task.spec.descriptor_low, jnp.float32)
     observation = task.render(state.pipeline_state) if with_observation else None
     return Evaluation(
-        reward=jnp.where(valid, state.reward, 0.0),
+        reward=jnp.where(valid, episode_return, 0.0),
         reward_area=jnp.where(valid, state.info["reward_area"], -1),
         descriptor=jnp.where(valid, descriptor, low),
         trajectory=jnp.where(valid, trajectory, 0.0),

@@ -1,0 +1,109 @@
+"""Shared plumbing of the tasks simulated by a Brax physics pipeline.
+
+Brax 0.14 has four pipelines: `spring`, `positional`, `generalized` and
+`mjx`. Every physics task takes one as `Config.backend` (on the command line
+`--set task.backend=mjx`) and is tuned for it the way `brax.envs.ant` tunes
+the ant (`tune`): spring and positional take ten 5 ms substeps per control
+step, generalized and mjx five 10 ms ones, mjx uses MuJoCo's Newton solver
+with one iteration, positional gets stronger motors.
+
+Why `spring` is the default, by measurement on a 2-core CPU (the ant, batch
+128, `benchmarks/brax_tasks.py`, env-steps/s): spring ~20k (the fastest), mjx
+~17k, positional and generalized slower still; generalized also produced NaN
+states at batch 1024 on the ant. Spring is also what QDax's QD-RL tasks use
+(`qdax.tasks.brax.v2.create(backend="spring")`), so fitnesses and
+descriptors are comparable with QDax's published numbers. On an accelerator
+`mjx` is the better-maintained pipeline (Brax itself now points to MJX).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+with contextlib.redirect_stdout(io.StringIO()):  # mjx's "Failed to import warp" noise
+    import mujoco
+    from brax import base as brax_base
+    from brax.envs.base import PipelineEnv
+
+BACKENDS = ("spring", "mjx", "positional", "generalized")
+DEFAULT_BACKEND = "spring"
+
+
+def check_backend(backend: Any) -> str:
+    """`backend` if it names a Brax pipeline.
+
+    Raises:
+        ValueError: any other value; the message lists the valid ones.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown Brax backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    return backend
+
+
+def tune(sys: brax_base.System, backend: str, gear: float | None = None) -> tuple[brax_base.System, int]:
+    """The system and substeps per control step for `backend`, as `brax.envs.ant` sets them.
+
+    Args:
+        sys: the system loaded from MJCF (10 ms timestep).
+        backend: a name in `BACKENDS`.
+        gear: motor gear for the positional pipeline (brax uses 200 for the
+            ant, whose MJCF says 150); None keeps the MJCF's.
+
+    Returns:
+        (system, n_frames); one control step lasts 50 ms either way.
+    """
+    check_backend(backend)
+    n_frames = 5
+    if backend in ("spring", "positional"):
+        sys = sys.tree_replace({"opt.timestep": 0.005})
+        n_frames = 10
+    if backend == "mjx":
+        sys = sys.tree_replace({
+            "opt.solver": mujoco.mjtSolver.mjSOL_NEWTON,
+            "opt.disableflags": mujoco.mjtDisableBit.mjDSBL_EULERDAMP,
+            "opt.iterations": 1,
+            "opt.ls_iterations": 4,
+        })
+    if backend == "positional" and gear is not None:
+        sys = sys.replace(actuator=sys.actuator.replace(gear=gear * jnp.ones_like(sys.actuator.gear)))
+    return sys, n_frames
+
+
+class _Pipeline(PipelineEnv):
+    """`PipelineEnv` for its `pipeline_init`/`pipeline_step` only; the task
+    around it is the environment."""
+
+    def reset(self, rng):  # pragma: no cover - never called
+        raise NotImplementedError
+
+    def step(self, state, action):  # pragma: no cover - never called
+        raise NotImplementedError
+
+
+def pipeline(sys: brax_base.System, backend: str, n_frames: int, debug: bool = False) -> PipelineEnv:
+    """Brax's own pipeline wrapper (init + `n_frames` substeps per step), so
+    a task steps the physics with exactly the code `brax.envs` uses."""
+    return _Pipeline(sys=sys, backend=check_backend(backend), n_frames=n_frames, debug=debug)
+
+
+def link_xy(pipeline_state: Any, link: int) -> jax.Array:
+    """World (x, y) of link `link` in any pipeline's state (they all carry `x`)."""
+    return pipeline_state.x.pos[link, :2]
+
+
+def feet_contacts(pipeline_state: Any, feet: np.ndarray) -> jax.Array:
+    """1.0 for each foot link touching something, [len(feet)] float32.
+
+    QDax's rule (`FeetContactWrapper`): a foot touches when a contact of the
+    pipeline state (kept by `debug=True`) involves the foot's link as its
+    second body at distance <= 0.
+    """
+    contact = pipeline_state.contact
+    touching = contact.dist <= 0
+    hits = (contact.link_idx[1][None, :] == jnp.asarray(feet)[:, None]) & touching[None, :]
+    return jnp.any(hits, axis=-1).astype(jnp.float32)

@@ -12,7 +12,8 @@ from runs.errors import ConfigError
 SHIPPED = [
     "cmame-hardmaze", "me-redundant_arm", "ns-curling", "ns-hardmaze", "ns-hardmaze-quick", "ns-redundant_arm",
     "nsga2-hardmaze", "random-hardmaze", "serene-curling", "serene-hardmaze", "serene-hardmaze-quick",
-    "serene-redundant_arm",
+    "serene-redundant_arm", "ns-antmaze", "ns-antmaze-quick", "serene-antmaze", "random-antmaze", "me-ant_omni",
+    "me-ant_uni",
 ]
 TOP_LEVEL = {f.name for f in dataclasses.fields(C.RunConfig)}
 

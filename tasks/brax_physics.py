@@ -88,7 +88,7 @@ class _Pipeline(PipelineEnv):
 def pipeline(sys: brax_base.System, backend: str, n_frames: int, debug: bool = False) -> PipelineEnv:
     """Brax's own pipeline wrapper (init + `n_frames` substeps per step), so
     a task steps the physics with exactly the code `brax.envs` uses."""
-    return _Pipeline(sys=sys, backend=check_backend(backend), n_frames=n_frames, debug=debug)
+    return _Pipeline(sys=as_constants(sys), backend=check_backend(backend), n_frames=n_frames, debug=debug)
 
 
 def link_xy(pipeline_state: Any, link: int) -> jax.Array:
@@ -96,14 +96,28 @@ def link_xy(pipeline_state: Any, link: int) -> jax.Array:
     return pipeline_state.x.pos[link, :2]
 
 
-def feet_contacts(pipeline_state: Any, feet: np.ndarray) -> jax.Array:
+def feet_contacts(contact: Any, feet: np.ndarray) -> jax.Array:
     """1.0 for each foot link touching something, [len(feet)] float32.
 
-    QDax's rule (`FeetContactWrapper`): a foot touches when a contact of the
-    pipeline state (kept by `debug=True`) involves the foot's link as its
-    second body at distance <= 0.
+    QDax's rule (`FeetContactWrapper`): a foot touches when a contact
+    involves the foot's link as its second body at distance <= 0.
+
+    Args:
+        contact: a `brax.base.Contact` (e.g. `brax.contact.get(sys, x)`).
+        feet: link indices of the feet.
     """
-    contact = pipeline_state.contact
     touching = contact.dist <= 0
     hits = (contact.link_idx[1][None, :] == jnp.asarray(feet)[:, None]) & touching[None, :]
     return jnp.any(hits, axis=-1).astype(jnp.float32)
+
+
+def as_constants(sys: brax_base.System) -> brax_base.System:
+    """The system with its arrays uncommitted to any device.
+
+    Brax builds some of the system's arrays committed to the default device;
+    closed over by a rollout sharded over several devices (`shard_map`), those
+    are refused ("incompatible devices"). Rebuilt from NumPy, an array is
+    uncommitted and goes wherever the computation goes (NumPy arrays
+    themselves would not do: MJX indexes them with traced indices).
+    """
+    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)) if isinstance(x, jax.Array) else x, sys)

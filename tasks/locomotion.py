@@ -152,7 +152,7 @@ class Locomotion(SparseRewardTask):
         self.config = c = config or self.Config()
         self.family = family = FAMILIES[self.name]
         self._env = brax.envs.get_environment(family.env, backend=c.backend, reset_noise_scale=c.reset_noise)
-        sys = self._env.sys
+        self._env.sys = sys = brax_physics.as_constants(self._env.sys)  # shardable (see as_constants)
         self._feet = feet_links(list(sys.link_names), family.feet)
         episode_length = family.episode_length if c.episode_length is None else c.episode_length
         obs_size = int(jax.eval_shape(self._env.reset, jax.random.PRNGKey(0)).obs.shape[-1])

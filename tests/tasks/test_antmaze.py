@@ -64,7 +64,7 @@ def test_rollout_shapes_validity_and_determinism(evaluated):
 
 def test_invalid_policy_is_reported_and_neutralised(maze, evaluated):
     ev, _ = evaluated
-    np.testing.assert_array_equal(ev.descriptor[2], maze.spec.descriptor_low)
+    np.testing.assert_array_equal(ev.descriptor[2], np.float32(maze.spec.descriptor_low))
     assert ev.reward[2] == 0.0 and ev.reward_area[2] == -1
     assert np.all(ev.observation[2] == 0.0)
 
@@ -133,3 +133,10 @@ def test_bad_settings_name_the_value_and_the_choices():
         tasks.make("antmaze", reset_noise=-0.1)
     with pytest.raises(ValueError, match="start must lie inside the maze"):
         tasks.make("antmaze", start=(50.0, 0.0))
+
+
+def test_system_arrays_are_uncommitted_so_sharded_rollouts_accept_them(maze):
+    # Brax commits some system arrays to the default device; a rollout sharded
+    # over several devices (divergent run's default) refuses such constants.
+    leaves = [x for x in jax.tree.leaves(maze._env.sys) if isinstance(x, jax.Array)]
+    assert leaves and not any(x.committed for x in leaves)

@@ -1,6 +1,8 @@
-"""The QD-RL locomotion tasks: one compiled program per tested task (ant_uni,
-ant_omni), holding our rollout and an independent step-by-step recording of
-the same episodes, from which descriptors and returns are recomputed."""
+"""The QD-RL locomotion tasks. One compiled program (ant_uni) holds our
+rollout and an independent step-by-step recording of the same episodes, from
+which descriptors and returns are recomputed; ant_omni's own reward and
+descriptor are checked on the recorded states (same ant physics) without a
+compile, and its full rollout is a `slow` test."""
 import jax
 import jax.numpy as jnp
 import mujoco
@@ -41,7 +43,8 @@ def _record(task, policy, genomes, key):
                 forward=m["reward_forward"], survive=m["reward_survive"], ctrl=m["reward_ctrl"],
             )
 
-        return jax.lax.scan(body, state, None, EPISODE)[1]
+        final, facts = jax.lax.scan(body, state, None, EPISODE)
+        return facts, final.pipeline_state
 
     return jax.vmap(one)(genomes, _episode_keys(key, jnp.arange(genomes.shape[0])))
 
@@ -52,9 +55,9 @@ def _run(name):
     genomes = policy.init_genomes(jax.random.PRNGKey(0), 3).at[2, 5].set(jnp.nan)
     key = jax.random.PRNGKey(7)
     both = jax.jit(lambda g, k: (evaluate(task, policy, g, k), _record(task, policy, g, k)))
-    ev, rec = both(genomes, key)
+    ev, (rec, final) = both(genomes, key)
     again, _ = both(genomes, key)
-    return task, ev, again, jax.tree.map(np.asarray, rec)
+    return task, ev, again, jax.tree.map(np.asarray, rec), final
 
 
 def _taken(rec):
@@ -64,13 +67,18 @@ def _taken(rec):
 
 
 @pytest.fixture(scope="module")
-def ant_uni():
+def ant_uni_run():
     return _run("ant_uni")
 
 
 @pytest.fixture(scope="module")
+def ant_uni(ant_uni_run):
+    return ant_uni_run[:4]
+
+
+@pytest.fixture(scope="module")
 def ant_omni():
-    return _run("ant_omni")
+    return _run("ant_omni")[:4]
 
 
 def test_family_specs_match_qdax():
@@ -92,7 +100,7 @@ def test_family_specs_match_qdax():
     assert (policy.activation, policy.kernel_init) == ("relu", "lecun_uniform")
 
 
-@pytest.mark.parametrize("run", ["ant_uni", "ant_omni"])
+@pytest.mark.parametrize("run", ["ant_uni", pytest.param("ant_omni", marks=pytest.mark.slow)])
 def test_rollout_is_deterministic_and_flags_nan_policies(run, request):
     task, ev, again, _ = request.getfixturevalue(run)
     for a, b in zip(jax.tree.leaves(ev), jax.tree.leaves(again)):
@@ -121,6 +129,21 @@ def test_uni_return_is_brax_reward_with_forward_progress(ant_uni):
     np.testing.assert_allclose(ev.reward[:2], (terms * taken).sum(1), rtol=1e-4, atol=1e-4)
 
 
+def test_omni_reward_drops_the_forward_term_and_descriptor_clips_the_position(ant_uni_run):
+    _, _, _, _, final = ant_uni_run  # LocomotionState after EPISODE steps, batched
+    omni = tasks.make("ant_omni")
+    m = final.env.metrics
+    reward = jax.vmap(lambda s: omni.step_reward(None, s, None))(final)
+    np.testing.assert_allclose(reward, m["reward_survive"] + m["reward_ctrl"], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(reward[:2], final.env.reward[:2])  # the ant moved: the forward term is not 0
+    xy = final.env.pipeline_state.q[:, :2]
+    np.testing.assert_allclose(jax.vmap(omni.descriptor)(final)[:2], np.clip(xy[:2], -30, 30), atol=1e-4)
+    far = final.replace(env=final.env.replace(pipeline_state=final.env.pipeline_state.replace(
+        x=final.env.pipeline_state.x.replace(pos=final.env.pipeline_state.x.pos.at[:, 0, :2].set(100.0)))))
+    np.testing.assert_array_equal(jax.vmap(omni.descriptor)(far), np.full((3, 2), 30.0, np.float32))
+
+
+@pytest.mark.slow
 def test_omni_descriptor_is_the_final_position_and_return_has_no_forward_term(ant_omni):
     _, ev, _, rec = ant_omni
     taken = _taken(rec)[:2]

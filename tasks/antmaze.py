@@ -5,7 +5,7 @@ novelty search and emitters"; Paolo et al. 2024, STAX) is gym's
 `AntObstacles-v0`: the MuJoCo ant in `ant_obstaclesbig2.xml`, Uber's version
 (NS-ES, Conti et al. 2018) of the maze of OpenAI's MLSH
 (`mlsh/mujoco/assets/ant_obstaclesbig.xml`, Frans et al. 2018). The walls
-here are MLSH's boxes (80x80 border and five inner walls, 0.6 thick, 2 high);
+here are MLSH's (80x80 border and five inner walls, 0.6 thick);
 Uber's version moved the start to (-25, -25), the bottom corridor, and hid
 MLSH's "monster" (it has no joints here: the reference's observation has 29
 entries, the ant's own 15 + 14). From the start the ant must leave the
@@ -13,10 +13,15 @@ corridor by its left end; the reward discs (radius 3) sit at (35, -25),
 behind the wall at x = 10, and at (-25, 35), in the top-left pocket.
 
 - Physics: Brax's own ant (`brax/envs/assets/ant.xml`, gear 150, 50 ms per
-  control step as in the reference's 10 ms x frame_skip 5) with the walls
-  added as box geoms. The torso and the four feet collide with the walls and
-  the floor; the legs' capsules, as in Brax's ant, collide with nothing
-  (each capsule-box pair would cost a convex collision test every substep).
+  control step as in the reference's 10 ms x frame_skip 5) among the walls.
+  The walls are Brax geometry, one capsule each (0.6 thick) at the torso's
+  height, and the only geom they touch is an invisible, massless sphere of
+  radius 0.85 around the torso (the ant's reach; MuJoCo contype/conaffinity
+  bit 2): a wall costs one sphere-capsule pair per substep. Measured
+  (`benchmarks/brax_tasks.py`): MLSH's boxes against the torso and the four
+  feet (45 pairs) ran at ~0.27x Brax's plain ant, capsules with the same
+  colliders no faster; the bumper runs at ~0.7x (CPU time). The feet touch
+  only the floor, as in Brax's ant.
   The pipeline is `Config.backend` (see `tasks.brax_physics`).
 - Observation: joint positions (15, with x, y mapped to (xy - 5) / 70 as in
   the reference) and velocities (14): 29 values, raw.
@@ -35,7 +40,6 @@ behind the wall at x = 10, and at (-25, 35), in the top-left pocket.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, Optional
 
 import jax
@@ -134,13 +138,13 @@ _ACTUATORS = "".join(
 
 
 def maze_mjcf(walls, start, thickness: float = WALL_THICKNESS, height: float = WALL_HEIGHT) -> str:
-    """The MJCF of Brax's ant at `start` among box walls.
+    """The MJCF of Brax's ant at `start` among capsule walls.
 
     Args:
         walls: wall centre lines ((x0, y0, x1, y1), ...), any orientation.
         start: torso (x, y) at reset.
-        thickness: wall thickness.
-        height: wall height.
+        thickness: wall thickness (the capsules' diameter).
+        height: height of the capsules' axes.
 
     Returns:
         MJCF text for `brax.io.mjcf.loads`.
@@ -156,6 +160,7 @@ def maze_mjcf(walls, start, thickness: float = WALL_THICKNESS, height: float = W
             f' fromto="{x0} {y0} {height} {x1} {y1} {height}" size="{radius}"/>'
         )
     x, y = start
+    body, wall_geoms = _ANT_BODY.format(x=x, y=y, bumper=BUMPER_RADIUS), "".join(geoms)
     init_q = f"{x} {y} 0.55 1.0 0.0 0.0 0.0 0.0 1.0 0.0 -1.0 0.0 -1.0 0.0 1.0"
     return f"""<mujoco model="antmaze">
   <compiler angle="degree" coordinate="local" inertiafromgeom="true"/>
@@ -178,7 +183,7 @@ def maze_mjcf(walls, start, thickness: float = WALL_THICKNESS, height: float = W
     <geom contype="0" conaffinity="0" condim="3" density="5.0" friction="1 0.5 0.5" rgba="0.4 0.33 0.26 1.0"/>
   </default>
   <worldbody>
-    <geom conaffinity="1" condim="3" name="floor" pos="0 0 0" size="{WORLD[1]} {WORLD[1]} 40" type="plane"/>{_ANT_BODY.format(x=x, y=y, bumper=BUMPER_RADIUS)}{"".join(geoms)}
+    <geom conaffinity="1" condim="3" name="floor" pos="0 0 0" size="{WORLD[1]} {WORLD[1]} 40" type="plane"/>{body}{wall_geoms}
   </worldbody>
   <actuator>{_ACTUATORS}
   </actuator>

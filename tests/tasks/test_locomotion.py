@@ -81,11 +81,15 @@ def ant_omni():
     return _run("ant_omni")[:4]
 
 
-def test_family_specs_match_qdax():
-    for name, (dims, length) in {
-        "ant_omni": (2, 250), "humanoid_omni": (2, 250), "ant_uni": (4, 1000),
-        "walker2d_uni": (2, 1000), "halfcheetah_uni": (2, 1000), "hopper_uni": (1, 1000),
-    }.items():
+FAMILY = {
+    "ant_omni": (2, 250), "humanoid_omni": (2, 250), "ant_uni": (4, 1000),
+    "walker2d_uni": (2, 1000), "halfcheetah_uni": (2, 1000), "hopper_uni": (1, 1000),
+}
+
+
+def _check_specs(names):
+    for name in names:
+        dims, length = FAMILY[name]
         task = tasks.make(name)
         spec = task.spec
         assert spec.descriptor_size == dims and spec.episode_length == length, name
@@ -95,9 +99,19 @@ def test_family_specs_match_qdax():
         else:
             assert spec.descriptor_low == (0.0,) * dims and spec.descriptor_high == (1.0,) * dims
             assert len(set(task._feet.tolist())) == dims  # every foot found, none twice
+
+
+def test_ant_specs_match_qdax():
+    _check_specs(["ant_omni", "ant_uni"])
     policy = tasks.make("ant_omni").default_policy()
     assert policy.genome_size == 27 * 64 + 64 + 64 * 64 + 64 + 64 * 8 + 8  # QDax's 64-64 MLP
     assert (policy.activation, policy.kernel_init) == ("relu", "lecun_uniform")
+
+
+@pytest.mark.slow
+def test_every_family_spec_matches_qdax_and_finds_its_feet():
+    # Builds six Brax environments (humanoid's alone takes seconds).
+    _check_specs(FAMILY)
 
 
 @pytest.mark.parametrize("run", ["ant_uni", pytest.param("ant_omni", marks=pytest.mark.slow)])

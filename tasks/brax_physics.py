@@ -7,13 +7,18 @@ the ant (`tune`): spring and positional take ten 5 ms substeps per control
 step, generalized and mjx five 10 ms ones, mjx uses MuJoCo's Newton solver
 with one iteration, positional gets stronger motors.
 
-Why `spring` is the default, by measurement on a 2-core CPU (the ant, batch
-128, `benchmarks/brax_tasks.py`, env-steps/s): spring ~20k (the fastest), mjx
-~17k, positional and generalized slower still; generalized also produced NaN
-states at batch 1024 on the ant. Spring is also what QDax's QD-RL tasks use
-(`qdax.tasks.brax.v2.create(backend="spring")`), so fitnesses and
-descriptors are comparable with QDax's published numbers. On an accelerator
-`mjx` is the better-maintained pipeline (Brax itself now points to MJX).
+Why `spring` is the default, by measurement on a 2-core CPU
+(`benchmarks/brax_tasks.py`: Brax's ant, batch 128, 100-step episodes,
+QDax's MLP; env-steps per CPU-second, the measure a shared machine distorts
+least): spring 13,953, mjx 12,439 (spring ~12% cheaper, and mjx compiles
+slower). Earlier measurements on the same CPU gave spring ~20k and mjx ~17k
+env-steps/s (wall) at batch 128, and `generalized` produced NaN states at
+batch 1024 on the ant; `positional` and `generalized` were not re-measured
+here (each compile took ~5 minutes on the loaded machine). Spring is also what QDax's
+QD-RL tasks use (`qdax.tasks.brax.v2.create(backend="spring")`), so
+fitnesses and descriptors are comparable with QDax's. On an accelerator
+`mjx` is the better-maintained pipeline (Brax itself now points to MJX):
+`--set task.backend=mjx`.
 """
 from __future__ import annotations
 

@@ -87,23 +87,27 @@ FAMILY = {
 }
 
 
-def _check_specs(names):
-    for name in names:
-        dims, length = FAMILY[name]
-        task = tasks.make(name)
-        spec = task.spec
-        assert spec.descriptor_size == dims and spec.episode_length == length, name
-        assert spec.dense_reward and spec.reward_areas == ()
-        if name.endswith("_omni"):
-            assert spec.descriptor_low == (-30.0, -30.0) and spec.descriptor_high == (30.0, 30.0)
-        else:
-            assert spec.descriptor_low == (0.0,) * dims and spec.descriptor_high == (1.0,) * dims
-            assert len(set(task._feet.tolist())) == dims  # every foot found, none twice
+def _check_spec(name, task):
+    dims, length = FAMILY[name]
+    spec = task.spec
+    assert spec.descriptor_size == dims and spec.episode_length == length, name
+    assert spec.dense_reward and spec.reward_areas == ()
+    if name.endswith("_omni"):
+        assert spec.descriptor_low == (-30.0, -30.0) and spec.descriptor_high == (30.0, 30.0)
+    else:
+        assert spec.descriptor_low == (0.0,) * dims and spec.descriptor_high == (1.0,) * dims
+        assert len(set(task._feet.tolist())) == dims  # every foot found, none twice
 
 
-def test_ant_specs_match_qdax():
-    _check_specs(["ant_omni", "ant_uni"])
-    policy = tasks.make("ant_omni").default_policy()
+@pytest.fixture(scope="module")
+def omni_task():
+    return tasks.make("ant_omni")
+
+
+def test_ant_specs_match_qdax(omni_task):
+    _check_spec("ant_omni", omni_task)
+    _check_spec("ant_uni", tasks.make("ant_uni"))
+    policy = omni_task.default_policy()
     assert policy.genome_size == 27 * 64 + 64 + 64 * 64 + 64 + 64 * 8 + 8  # QDax's 64-64 MLP
     assert (policy.activation, policy.kernel_init) == ("relu", "lecun_uniform")
 
@@ -111,7 +115,8 @@ def test_ant_specs_match_qdax():
 @pytest.mark.slow
 def test_every_family_spec_matches_qdax_and_finds_its_feet():
     # Builds six Brax environments (humanoid's alone takes seconds).
-    _check_specs(FAMILY)
+    for name in FAMILY:
+        _check_spec(name, tasks.make(name))
 
 
 @pytest.mark.parametrize("run", ["ant_uni", pytest.param("ant_omni", marks=pytest.mark.slow)])
@@ -143,9 +148,9 @@ def test_uni_return_is_brax_reward_with_forward_progress(ant_uni):
     np.testing.assert_allclose(ev.reward[:2], (terms * taken).sum(1), rtol=1e-4, atol=1e-4)
 
 
-def test_omni_reward_drops_the_forward_term_and_descriptor_clips_the_position(ant_uni_run):
+def test_omni_reward_drops_the_forward_term_and_descriptor_clips_the_position(ant_uni_run, omni_task):
     _, _, _, _, final = ant_uni_run  # LocomotionState after EPISODE steps, batched
-    omni = tasks.make("ant_omni")
+    omni = omni_task
     m = final.env.metrics
     reward = jax.vmap(lambda s: omni.step_reward(None, s, None))(final)
     np.testing.assert_allclose(reward, m["reward_survive"] + m["reward_ctrl"], rtol=1e-5, atol=1e-6)

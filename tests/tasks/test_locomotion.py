@@ -26,8 +26,8 @@ def _record(task, policy, genomes, key):
         g for g in range(sys.ngeom)
         if sys.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE and sys.geom_bodyid[g] - 1 in set(task._feet.tolist())
     ]
-    links = jnp.asarray([sys.geom_bodyid[g] - 1 for g in spheres])
-    offsets = jnp.asarray(np.asarray(sys.geom_pos)[spheres])
+    links = jnp.asarray([sys.geom_bodyid[g] - 1 for g in spheres], jnp.int32)  # none for omni tasks
+    offsets = jnp.asarray(np.asarray(sys.geom_pos)[spheres]).reshape(-1, 3)
     radii = jnp.asarray(np.asarray(sys.geom_size)[spheres, 0])
 
     def one(genome, k):

@@ -20,7 +20,7 @@ behind the wall at x = 10, and at (-25, 35), in the top-left pocket.
   bit 2): a wall costs one sphere-capsule pair per substep. Measured
   (`benchmarks/brax_tasks.py`): MLSH's boxes against the torso and the four
   feet (45 pairs) ran at ~0.27x Brax's plain ant, capsules with the same
-  colliders no faster; the bumper runs at ~0.7x (CPU time). The feet touch
+  colliders no faster; the bumper runs at ~0.77x. The feet touch
   only the floor, as in Brax's ant.
   The pipeline is `Config.backend` (see `tasks.brax_physics`).
 - Observation: joint positions (15, with x, y mapped to (xy - 5) / 70 as in

@@ -7,18 +7,19 @@ the ant (`tune`): spring and positional take ten 5 ms substeps per control
 step, generalized and mjx five 10 ms ones, mjx uses MuJoCo's Newton solver
 with one iteration, positional gets stronger motors.
 
-Why `spring` is the default, by measurement on a 2-core CPU
-(`benchmarks/brax_tasks.py`: Brax's ant, batch 128, 100-step episodes,
-QDax's MLP; env-steps per CPU-second, the measure a shared machine distorts
-least): spring 13,953, mjx 12,439 (spring ~12% cheaper, and mjx compiles
-slower). Earlier measurements on the same CPU gave spring ~20k and mjx ~17k
-env-steps/s (wall) at batch 128, and `generalized` produced NaN states at
-batch 1024 on the ant; `positional` and `generalized` were not re-measured
-here (each compile took ~5 minutes on the loaded machine). Spring is also what QDax's
-QD-RL tasks use (`qdax.tasks.brax.v2.create(backend="spring")`), so
-fitnesses and descriptors are comparable with QDax's. On an accelerator
-`mjx` is the better-maintained pipeline (Brax itself now points to MJX):
-`--set task.backend=mjx`.
+Why `spring` is the default (`benchmarks/brax_tasks.py`, 2-core CPU, batch
+128, 100-step episodes, both backends in one process, machine nearly idle):
+on Brax's plain ant mjx is ~15% faster (18.5-19.0k vs 16.3-16.7k env-steps/s),
+on the antmaze they tie (12.7-12.8k: the walls' contacts dominate); under a
+heavy shared load spring was the cheaper in CPU time (13.9k vs 12.4k per
+CPU-second) and mjx compiled ~2x slower. Earlier measurements gave spring
+~20k and mjx ~17k env-steps/s, and `generalized` produced NaN states at batch
+1024 on the ant (`positional` and `generalized` were not re-measured). With
+no clear winner, spring stays: it is what QDax's QD-RL tasks use
+(`qdax.tasks.brax.v2.create(backend="spring")`), so fitnesses and
+descriptors are comparable with QDax's, and it is the pipeline the tests
+and benchmarks validate. `--set task.backend=mjx` switches (Brax itself
+now points to MJX, the better-maintained pipeline, on accelerators).
 """
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
     python benchmarks/exploration.py --task hardmaze --budget 100000 --seeds 5 \
         --algorithms ns random me cmaes
+    python benchmarks/exploration.py --task antmaze --task-set episode_length=100 \
+        --budget 4000 --seeds 2 --algorithms ns random
 
 For each algorithm and seed, runs the reference configuration until the
 budget (in episodes) is spent and reports, as mean +- std over seeds: archive
@@ -59,11 +61,17 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="ALGO.FIELD=VALUE",
                         help="config overrides, e.g. serene.emitters_per_step=1 or serene.ns.k=10 "
                         "(values parsed as YAML)")
+    parser.add_argument("--task-set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="task config overrides, e.g. episode_length=100 (values parsed as YAML)")
     args = parser.parse_args()
-    task = tasks.make(args.task)
+    task_overrides = {}
+    for item in args.task_set:
+        field, _, value = item.partition("=")
+        task_overrides[field] = yaml.safe_load(value)
+    task = tasks.make(args.task, **task_overrides)
     pipeline = qd_pipeline.make(task, "ground_truth", shard=True)  # as `divergent run` by default
     n_areas = len(task.spec.reward_areas)
-    print(f"machine: {_setup.machine()}; task {args.task}, budget {args.budget:,} episodes, {args.seeds} seeds")
+    print(f"machine: {_setup.machine()}; task {args.task} {task_overrides or ''}, budget {args.budget:,} episodes, {args.seeds} seeds")
     overrides: dict = {}
     for item in args.set:
         key, _, value = item.partition("=")

@@ -3,6 +3,7 @@ evaluations, the cells explored by every evaluated policy, per-area reward
 statistics, and the metrics dict a step reports."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import jax
@@ -36,7 +37,7 @@ class Tracker:
 
 
 def init(spec: TaskSpec) -> Tracker:
-    cells = spec.grid_shape[0] * spec.grid_shape[1]
+    cells = math.prod(spec.grid_shape)  # k-d grids too (feet-contact descriptors)
     zero = jnp.zeros((), jnp.int32)
     return Tracker(
         evaluations=zero,

@@ -1,11 +1,13 @@
-"""The base class of every sparse-reward task: a Brax `Env` in pure JAX.
+"""The base class of every task: a Brax `Env` over a physics pytree.
 
 A task subclass supplies its physics (`init_physics`, `physics_step`), what the
 agent senses (`observe`), the point the reward is about (`position`: the robot,
 the ball, the end effector) and a top-down view (`render`). This base turns
 them into a Brax environment with the sparse end-of-episode reward of
 docs/reference.md, so Brax's RL trainers, QDax wrappers and our QD loop can
-all drive the same task.
+all drive the same task. A task whose spec says `dense_reward` (the QD-RL
+locomotion tasks) pays `step_reward` at every step instead, and its episode
+return is the fitness; its reward areas may be empty.
 """
 from __future__ import annotations
 
@@ -29,12 +31,14 @@ from tasks.spec import TaskSpec
 
 
 class SparseRewardTask(Env, abc.ABC):
-    """A Brax environment whose only reward is paid when the episode ends.
+    """A Brax environment whose reward is sparse (default) or dense.
 
     The step counter lives in `state.info["steps"]`; `state.done` becomes 1 at
-    `spec.episode_length` steps or when `terminated` says so, and the step that
-    ends the episode pays `sparse_reward(position)`. Actions are clipped to
-    [-1, 1]. `state.info["reward_area"]` holds the paying area (-1 for none).
+    `spec.episode_length` steps or when `terminated` says so. A sparse task
+    pays `sparse_reward(position)` on the step that ends the episode and
+    nothing before; `state.info["reward_area"]` holds the paying area (-1 for
+    none). A dense task (`spec.dense_reward`) pays `step_reward` on every step
+    and its reward area is always -1. Actions are clipped to [-1, 1].
     """
 
     spec: TaskSpec
@@ -68,6 +72,20 @@ class SparseRewardTask(Env, abc.ABC):
         """Whether the episode ends early (default: never)."""
         del physics
         return jnp.bool_(False)
+
+    def step_reward(self, previous: Any, physics: Any, action: jax.Array) -> jax.Array:
+        """The reward of one step of a dense-reward task (`spec.dense_reward`).
+
+        Args:
+            previous: the physics before the step.
+            physics: the physics after it.
+            action: the clipped action that was applied.
+
+        Raises:
+            NotImplementedError: the task declares a dense reward but does
+                not define it.
+        """
+        raise NotImplementedError(f"{type(self).__name__} declares dense_reward but defines no step_reward")
 
     def descriptor(self, physics: Any) -> jax.Array:
         """Ground-truth descriptor: `position` mapped to the descriptor bounds."""
@@ -117,14 +135,19 @@ class SparseRewardTask(Env, abc.ABC):
         physics = self.physics_step(state.pipeline_state, action)
         steps = state.info["steps"] + 1
         done = (steps >= self.spec.episode_length) | self.terminated(physics)
-        centers, radii = self.reward_arrays()
-        reward, area = sparse_reward(self.position(physics), centers, radii)
+        if self.spec.dense_reward:
+            reward = self.step_reward(state.pipeline_state, physics, action)
+            area = jnp.int32(-1)
+        else:
+            centers, radii = self.reward_arrays()
+            reward, area = sparse_reward(self.position(physics), centers, radii)
+            reward = jnp.where(done, reward, 0.0)
         info = dict(state.info)
         info.update(steps=steps, reward_area=jnp.where(done, area, -1))
         return state.replace(
             pipeline_state=physics,
             obs=self.observe(physics),
-            reward=jnp.where(done, reward, 0.0).astype(jnp.float32),
+            reward=jnp.asarray(reward, jnp.float32),
             done=done.astype(jnp.float32),
             info=info,
         )

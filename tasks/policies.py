@@ -77,36 +77,54 @@ class ReferenceController:
         return jnp.clip(g, self.init_low, self.init_high)
 
 
+_ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
+_KERNEL_INITS = {"lecun_normal": nn.initializers.lecun_normal, "lecun_uniform": nn.initializers.lecun_uniform}
+
+
 class _MLP(nn.Module):
     hidden: Sequence[int]
     outputs: int
+    activation: str = "tanh"
+    kernel_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x):
+        act, init = _ACTIVATIONS[self.activation], _KERNEL_INITS[self.kernel_init]()
         for h in self.hidden:
-            x = nn.tanh(nn.Dense(h)(x))
-        return nn.tanh(nn.Dense(self.outputs)(x))
+            x = act(nn.Dense(h, kernel_init=init)(x))
+        return nn.tanh(nn.Dense(self.outputs, kernel_init=init)(x))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MLPPolicy:
-    """A standard flax MLP (tanh hidden and output layers, per-unit biases).
+    """A standard flax MLP (tanh output layer, per-unit biases).
 
-    Genomes are the flattened flax parameters; initial genomes use flax's
-    default initialisers, one independent draw per genome.
+    Genomes are the flattened flax parameters; initial genomes use the
+    kernel initialiser and zero biases, one independent draw per genome.
+    `activation="relu", kernel_init="lecun_uniform"` is QDax's policy network
+    (`qdax...networks.MLP` with `final_activation=tanh`).
 
     Attributes:
         observation_size: inputs.
         action_size: outputs.
         hidden: hidden layer widths.
+        activation: hidden activation, "tanh" or "relu".
+        kernel_init: "lecun_normal" (flax's default) or "lecun_uniform".
     """
 
     observation_size: int
     action_size: int
     hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    kernel_init: str = "lecun_normal"
 
     def __post_init__(self):
-        module = _MLP(hidden=tuple(self.hidden), outputs=self.action_size)
+        if self.activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.activation!r}; valid: {', '.join(_ACTIVATIONS)}")
+        if self.kernel_init not in _KERNEL_INITS:
+            raise ValueError(f"unknown kernel_init {self.kernel_init!r}; valid: {', '.join(_KERNEL_INITS)}")
+        module = _MLP(hidden=tuple(self.hidden), outputs=self.action_size, activation=self.activation,
+                      kernel_init=self.kernel_init)
         params = module.init(jax.random.PRNGKey(0), jnp.zeros((self.observation_size,)))
         flat, unravel = ravel_pytree(params)
         object.__setattr__(self, "_module", module)

@@ -56,7 +56,8 @@ class Registry(Generic[V]):
 
 
 TASKS: Registry[type] = Registry(
-    "task", ("tasks.curling", "tasks.hardmaze", "tasks.redundant_arm", "tasks.adapters.kheperax")
+    "task", ("tasks.curling", "tasks.hardmaze", "tasks.redundant_arm", "tasks.antmaze", "tasks.locomotion",
+             "tasks.adapters.kheperax")
 )
 T = TypeVar("T", bound=type)
 

@@ -46,6 +46,11 @@ class TaskSpec:
         grid_shape: cells of the coverage grid over the descriptor bounds.
         trajectory_points: positions kept per episode, at evenly spaced times.
         image_y_down: draw world y growing downwards (maze bitmaps do).
+        dense_reward: the task pays a reward at every step and the episode's
+            return (their sum) is the fitness, as in the QD-RL locomotion
+            tasks; False for the sparse tasks, whose only reward is paid by the
+            step that ends the episode inside a reward area. Either way
+            `Evaluation.reward` is the episode return.
     """
 
     name: str
@@ -61,6 +66,7 @@ class TaskSpec:
     grid_shape: tuple[int, int] = (50, 50)
     trajectory_points: int = 50
     image_y_down: bool = False
+    dense_reward: bool = False
 
     @property
     def descriptor_size(self) -> int:

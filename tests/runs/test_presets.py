@@ -15,6 +15,7 @@ SHIPPED = [
     "serene-redundant_arm", "ppo-hardmaze", "ppo-curling", "sac-hardmaze", "sac-curling",
     "serene-hardmaze-reference", "serene-curling-reference", "serene-redundant_arm-reference",
     "serene-hardmaze-gradient", "serene-curling-gradient", "pga-me-redundant_arm",
+    "ns-antmaze", "ns-antmaze-quick", "serene-antmaze", "random-antmaze", "me-ant_omni", "me-ant_uni",
 ]
 TOP_LEVEL = {f.name for f in dataclasses.fields(C.RunConfig)}
 

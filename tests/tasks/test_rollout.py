@@ -144,3 +144,25 @@ def test_a_sharded_evaluation_inside_a_step_costs_one_collective():
 def test_wrong_genome_shape_is_a_clear_error():
     with pytest.raises(ValueError, match=r"shape \[batch, 2\]"):
         rollout(TASK, jnp.zeros((4, 3)), jax.random.PRNGKey(0), policy=POLICY)
+
+
+def test_dense_reward_return_is_the_sum_of_step_rewards_until_the_end():
+    from tests.tasks.toy import DensePointTask
+
+    task = DensePointTask()
+    # 0.02/step for 20 steps: x_t = 0.02 t, return 0.02 * 210; 0.095/step leaves
+    # [-1, 1] at step 11, which ends the episode: return 0.095 * 66, nothing after.
+    genomes = jnp.array([[0.2, 0.0], [0.95, 0.0], [-0.1, 0.3]])
+    ev = rollout(task, genomes, jax.random.PRNGKey(0), policy=POLICY)
+    np.testing.assert_allclose(ev.reward, [0.02 * 210, 0.095 * 66, -0.01 * 210], rtol=1e-5)
+    assert ev.reward_area.tolist() == [-1, -1, -1] and ev.valid.all()
+
+
+def test_dense_reward_task_without_step_reward_says_so():
+    from tests.tasks.toy import DensePointTask
+
+    class NoReward(DensePointTask):
+        step_reward = PointTask.step_reward
+
+    with pytest.raises(NotImplementedError, match="NoReward declares dense_reward but defines no step_reward"):
+        NoReward().step(NoReward().reset(jax.random.PRNGKey(0)), jnp.zeros(2))

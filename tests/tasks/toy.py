@@ -52,3 +52,16 @@ class PointTask(SparseRewardTask):
 
     def render(self, physics):
         return jnp.zeros((64, 64, 3)) + physics[0]
+
+
+class DensePointTask(PointTask):
+    """PointTask with a dense reward: each step pays the point's x (so the
+    return of a constant action a is 0.1 * a * (1 + 2 + ... + steps)), and no
+    reward areas."""
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.spec = dataclasses.replace(self.spec, name="dense_point", reward_areas=(), dense_reward=True)
+
+    def step_reward(self, previous, physics, action):
+        return physics[0]

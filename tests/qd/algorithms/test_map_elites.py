@@ -154,3 +154,31 @@ def test_grid_metrics_equal_the_histogram_of_the_archive(cells):
     assert float(expected["uniformity"]) == float(metrics.uniformity(counts))
     for name in ("coverage", "uniformity", "explored_coverage", "archive_size"):
         assert history[-1][name] == float(expected[name]), name
+
+
+def test_dense_reward_task_elites_are_the_best_episode_returns():
+    """On a dense-reward task (fitness = episode return, no reward areas) each
+    cell keeps the policy with the highest return that fell in it, and the
+    stored fitness is the elite's episode return."""
+    from tests.tasks.toy import DensePointTask
+
+    task = DensePointTask()
+    config = ME.config_cls(cells_per_dim=8, batch_size=32)
+    base = pipeline_of(task)
+    recording = Recording(base.evaluator)
+    state = ME.init(config, dataclasses.replace(base, evaluator=recording), jax.random.PRNGKey(0))
+    for g in range(4):
+        state, _ = ME.step(state, jax.random.PRNGKey(g + 1))
+    offered = jax.tree.map(lambda *x: np.concatenate(x), *recording.seen)
+    cells = np.asarray(grid_archive.index_of(state.grid, offered.descriptor))
+    best = np.full(state.repertoire.n_cells, -np.inf)
+    np.maximum.at(best, cells[offered.valid], offered.reward[offered.valid])
+    r = state.repertoire
+    filled = np.asarray(r.filled)
+    np.testing.assert_array_equal(filled, np.isfinite(best))
+    np.testing.assert_allclose(np.asarray(r.rewards)[filled], best[filled])
+    # Dense: nearly every elite has a non-zero return, and it is its own rollout's.
+    assert np.mean(np.asarray(r.rewards)[filled] != 0) > 0.9
+    again = tasks.rollout(task, np.asarray(r.genomes)[filled], jax.random.PRNGKey(9))
+    np.testing.assert_allclose(np.asarray(r.rewards)[filled], again.reward, rtol=1e-5, atol=1e-6)
+    assert (again.reward_area == -1).all()

@@ -139,6 +139,27 @@ def plot_finals(rows: pd.DataFrame, groups: Sequence["Group"], task: str) -> Fig
 
 
 @styled
+def budget_shares(groups: Sequence["Group"], n_areas: int) -> pd.DataFrame | None:
+    """Median share of the final budget per phase (exploration, each area's
+    exploitation) of each emitter-method group: one row per group label.
+
+    Returns:
+        The table, None when no group logged a budget split.
+    """
+    shares = {}
+    for group in groups:
+        splits = [budget_split(r.metrics, n_areas) for r in group.runs]
+        finals = [s.iloc[-1] for s in splits if s is not None and len(s)]
+        if not finals:
+            continue
+        frame = pd.DataFrame(finals).fillna(0.0)
+        total = frame["evaluations"].where(frame["evaluations"] > 0)
+        shares[group.label] = frame.drop(columns="evaluations").div(total, axis=0).median()
+    if not shares:
+        return None
+    return pd.DataFrame(shares).T.fillna(0.0)
+
+
 def plot_budget(groups: Sequence["Group"], n_areas: int, task: str) -> Figure | None:
     """Median (over seeds) share of the evaluations spent exploring and
     exploiting each reward area, one horizontal bar per emitter group.
@@ -152,18 +173,9 @@ def plot_budget(groups: Sequence["Group"], n_areas: int, task: str) -> Figure | 
     Returns:
         The figure, None when no group is an emitter method.
     """
-    shares = {}
-    for group in groups:
-        splits = [budget_split(r.metrics, n_areas) for r in group.runs]
-        finals = [s.iloc[-1] for s in splits if s is not None and len(s)]
-        if not finals:
-            continue
-        frame = pd.DataFrame(finals).fillna(0.0)
-        total = frame["evaluations"].where(frame["evaluations"] > 0)
-        shares[group.label] = frame.drop(columns="evaluations").div(total, axis=0).median()
-    if not shares:
+    table = budget_shares(groups, n_areas)
+    if table is None:
         return None
-    table = pd.DataFrame(shares).T.fillna(0.0)
     fig = Figure(figsize=(6.4, 1.5 + 0.45 * len(table)), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     left = np.zeros(len(table))

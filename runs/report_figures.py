@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from runs.curves import aggregate, resample
-from runs.extras import budget_split
+from runs.compare_plots import budget_shares
 from runs.plotstyle import AREA_COLOURS, EXPLORATION, NO_AREA, PALETTE
 
 if TYPE_CHECKING:
@@ -165,18 +165,9 @@ def _finals(rows: pd.DataFrame, groups) -> dict:
 
 
 def _budget(groups, n_areas: int):
-    shares = {}
-    for group in groups:
-        splits = [budget_split(r.metrics, n_areas) for r in group.runs]
-        finals = [s.iloc[-1] for s in splits if s is not None and len(s)]
-        if not finals:
-            continue
-        frame = pd.DataFrame(finals).fillna(0.0)
-        total = frame["evaluations"].where(frame["evaluations"] > 0)
-        shares[group.label] = frame.drop(columns="evaluations").div(total, axis=0).median()
-    if not shares:
+    table = budget_shares(groups, n_areas)
+    if table is None:
         return None
-    table = pd.DataFrame(shares).T.fillna(0.0)
     data = []
     for column in table.columns:
         if column == "exploration":

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from qd import refit, tracker
+from qd.algorithms import novelty_search
 from qd.algorithms.base import ArchiveSnapshot
 from qd.archives import novelty as novelty_archive
 from qd.archives.entries import Entries
@@ -70,16 +71,8 @@ def close_generation(state: Any, evaluation: Evaluation, key: jax.Array) -> tupl
 
 
 def archive(state: Any) -> ArchiveSnapshot:
-    a = state.archive
-    return ArchiveSnapshot(
-        genome=a.genomes,
-        descriptor=a.descriptors,
-        gt_descriptor=a.gt_descriptors,
-        reward=a.rewards,
-        reward_area=a.reward_areas,
-        mask=a.mask,
-        generation=a.generations,
-    )
+    """The episode archive, as novelty search's (the same novelty archive type)."""
+    return novelty_search.archive(state)
 
 
 def rollout_chunks(episode_length: int, unroll_length: int) -> int:

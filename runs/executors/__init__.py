@@ -188,7 +188,7 @@ class _Forward:
             self.extra.finish(result)
 
 
-def execute(job: Job, events: Events, extra: Any = None) -> Outcome:
+def execute(job: Job, events: Events, extra: Any = None, interrupts: tuple[type, ...] = ()) -> Outcome:
     """Runs (or resumes) one job in this process; never raises for a failed run.
 
     Args:
@@ -196,6 +196,9 @@ def execute(job: Job, events: Events, extra: Any = None) -> Outcome:
         events: receives the run's progress and notes (not started/finished:
             the executor sends those).
         extra: another reporter to feed (closed afterwards if it has `close`).
+        interrupts: exception types that, like KeyboardInterrupt, mean the
+            run was stopped, not failed (Ray raises its TaskCancelledError in
+            a task cancelled before the run loop took over SIGINT).
 
     Returns:
         done when the budget is spent; pending when Ctrl-C stopped it
@@ -211,6 +214,8 @@ def execute(job: Job, events: Events, extra: Any = None) -> Outcome:
     except KeyboardInterrupt:  # before the loop took over Ctrl-C (compiling), or a second Ctrl-C
         return Outcome(PENDING, time.perf_counter() - began, None, INTERRUPTED)
     except Exception as error:  # noqa: BLE001 - one failed run must not stop the others
+        if isinstance(error, interrupts):
+            return Outcome(PENDING, time.perf_counter() - began, None, INTERRUPTED)
         message = str(error) if isinstance(error, RunError) else f"{type(error).__name__}: {error}"
         return Outcome(FAILED, time.perf_counter() - began, None, shorten(" ".join(message.split())))
     finally:

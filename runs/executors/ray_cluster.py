@@ -235,7 +235,9 @@ def _ray_task(pickled_job: bytes, queue, setup: tuple) -> dict:
     _configure_cache(settings, driver_cpu)
     events = _QueueEvents(queue)
     events.started(job)
-    return dataclasses.asdict(execute(job, events))
+    from ray.exceptions import TaskCancelledError
+
+    return dataclasses.asdict(execute(job, events, interrupts=(TaskCancelledError,)))
 
 
 _configured = []

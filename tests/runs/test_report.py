@@ -1,13 +1,14 @@
 """runs/report*.py: the explorer's pieces, the evidence sweep end to end
 (NS, SERENE, MAP-Elites and random search, 3 seeds, tiny budgets, through
-`divergent sweep`, `compare` and `report`: on the toy task here, on
-hardmaze and curling with -m slow), and the page in a real headless
+`divergent sweep`, `compare` and `report`: on the toy task and the
+redundant arm here, on hardmaze and curling with -m slow), and the page in a real headless
 browser (chromium driven by Playwright): no console errors, no request
 leaving the page, every figure drawn, a click on a policy shows its
 trajectory, view, reward, descriptor and generation.
 
-The sweep compiles each algorithm's programs once (~40 s of CPU, cold
-cache); the runs, the comparison, the replays and the browser take seconds."""
+The sweep compiles each algorithm's programs once per task (~40 s of CPU
+on the toy task, ~55 s on the arm, cold cache); the runs, the comparison,
+the replays and the browser take seconds."""
 from __future__ import annotations
 
 import json
@@ -27,13 +28,16 @@ from tests.runs.test_resume_algorithms import BUDGET, SETTINGS
 
 ALGOS = ("ns", "serene", "me", "random")
 SEEDS = 3
-# The default suite's sweep: the four algorithms on the toy task with exactly
-# test_resume_algorithms' settings, so the suite compiles their programs once
-# (persistent compile cache); compiling them is what a sweep costs here
-# (~40 s of CPU for the four, SERENE's ~half), the runs themselves take
-# milliseconds. The same on the real tasks is the slow test (pytest -m slow).
-TOY_SWEEP = [
-    "--algos", ",".join(ALGOS), "--tasks", toy.TASK, "--seeds", f"0-{SEEDS - 1}", "--budget", str(BUDGET),
+# The default suite's sweep: the four algorithms on two tasks, the toy task
+# with exactly test_resume_algorithms' settings, so the suite compiles those
+# programs once (persistent compile cache), and the redundant arm, the
+# cheapest real task to compile (~55 s of CPU for the four against ~135 s
+# on hardmaze + curling); compiling is what a sweep costs here, the runs
+# themselves take milliseconds. Hardmaze and curling are the slow test
+# (pytest -m slow).
+SUITE_TASKS = (toy.TASK, "redundant_arm")
+SUITE_SWEEP = [
+    "--algos", ",".join(ALGOS), "--tasks", ",".join(SUITE_TASKS), "--seeds", f"0-{SEEDS - 1}", "--budget", str(BUDGET),
     "--set", "task.episode_length=12", *(f"--set={name}:{item}" for name in ALGOS for item in SETTINGS[name]),
     "--quiet",
 ]
@@ -116,7 +120,7 @@ def test_the_evidence_sweep_runs_through_sweep_compare_and_report_and_the_page_w
     # One test, not a module fixture shared by two: pytest-xdist would run the
     # sweep once in each worker that gets one of them.
     out = tmp_path / "sweep"
-    data = check_evidence(out, _sweep_compare_report(out, TOY_SWEEP), [toy.TASK])
+    data = check_evidence(out, _sweep_compare_report(out, SUITE_SWEEP), SUITE_TASKS)
     refused = CliRunner().invoke(cli.app, ["report", str(out), "--out", str(out)])
     assert refused.exit_code == 2 and "is a directory" in refused.output, refused.output
     check_page_in_browser(out / "report.html", data, tmp_path / "report.png")

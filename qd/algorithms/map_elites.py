@@ -166,7 +166,7 @@ def insert_evaluated(state: MapElitesState, evaluation, entries, fit_space: bool
         counts = r.filled.astype(jnp.int32)
     out = tracker.report(counters, spec, r.gt_descriptors, r.filled, r.size, counts=counts)
     out["qd_score"] = metrics.qd_score(r.rewards, r.filled)
-    out["max_reward"] = jnp.max(jnp.where(r.filled, r.rewards, 0.0))
+    out["max_reward"] = metrics.max_reward(r.rewards, r.filled)
     return state, out
 
 

@@ -78,9 +78,9 @@ class RunConfig:
         out: run directory; default ``runs_out/<algorithm>-<task>-seed<seed>``.
         shard: split each batch over every device JAX sees when it divides
             evenly. Sharded and unsharded runs agree only to float rounding
-            (~1e-6: the shards sum in another order), as do runs sharded
-            over different device counts; bit-identical results (and
-            resumes) need the same setting and device count.
+            (~1e-6; the per-device programs round differently), as do runs
+            sharded over different device counts; bit-identical results
+            (and resumes) need the same setting and device count.
         representation: where descriptors come from
             (`representations.names()`); the task's ground truth by default.
         algo: the algorithm's config dataclass (its `config_cls`), or a mapping

@@ -61,9 +61,11 @@ def run(name: str, pipeline, budget: int, seed: int, overrides: dict, prior=None
     base = jax.random.PRNGKey(seed + 10_000)
     generation = 0
     start = time.perf_counter()
-    while int(state.evaluations) < budget:
+    while True:  # at least one generation, even when `init` spent the budget
         state, metrics = step(state, jax.random.fold_in(base, generation))
         generation += 1
+        if int(state.evaluations) >= budget:
+            break
     row = {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
     row.update(algorithm=name, seed=seed, seconds=time.perf_counter() - start)
     return row, state

@@ -281,10 +281,4 @@ class AntMaze(SparseRewardTask):
     def render(self, physics: Any) -> jax.Array:
         """Top-down 64x64x3 view of the whole maze: walls in black, the ant's
         torso as a red disc (at least 1.5 pixels wide)."""
-        return render.draw_discs(
-            jnp.asarray(self._background),
-            jnp.asarray(self._pixels),
-            self.position(physics)[None, :],
-            jnp.asarray([self._draw_radius], jnp.float32),
-            jnp.asarray([ANT_COLOR], jnp.float32),
-        )
+        return render.draw_robot(self._background, self._pixels, self.position(physics), self._draw_radius, ANT_COLOR)

@@ -276,13 +276,7 @@ class Kheperax(SparseRewardTask):
 
     def render(self, physics: KheperaxPhysics) -> jax.Array:
         """Top-down 64x64x3 view: walls in black, the robot as a red disc."""
-        return render.draw_discs(
-            jnp.asarray(self._background),
-            jnp.asarray(self._pixels),
-            self.position(physics)[None, :],
-            jnp.asarray([self._draw_radius], jnp.float32),
-            jnp.asarray([ROBOT_COLOR], jnp.float32),
-        )
+        return render.draw_robot(self._background, self._pixels, self.position(physics), self._draw_radius, ROBOT_COLOR)
 
 
 # One registered class per Kheperax 0.2.0 maze (kheperax.envs.maze_maps) and

@@ -96,15 +96,9 @@ class PPOConfig:
             raise ValueError(
                 f"archive_per_generation ({self.archive_per_generation}) must be <= num_envs ({self.num_envs})"
             )
-        for name in ("learning_rate", "reward_scaling"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("discounting", "gae_lambda"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ("entropy_cost", "clipping_epsilon", "max_grad_norm"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        checks.bounded_fields(self, "> 0", "learning_rate", "reward_scaling")
+        checks.bounded_fields(self, "in [0, 1]", "discounting", "gae_lambda")
+        checks.bounded_fields(self, ">= 0", "entropy_cost", "clipping_epsilon", "max_grad_norm")
         object.__setattr__(self, "policy_hidden", common.check_hidden("policy_hidden", self.policy_hidden))
         object.__setattr__(self, "value_hidden", common.check_hidden("value_hidden", self.value_hidden))
 

@@ -99,12 +99,8 @@ class SACConfig:
                 f"max_replay_size ({self.max_replay_size}) must be >= num_envs ({self.num_envs}) and "
                 f"min_replay_size ({self.min_replay_size})"
             )
-        for name in ("learning_rate", "reward_scaling"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("discounting", "tau"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        checks.bounded_fields(self, "> 0", "learning_rate", "reward_scaling")
+        checks.bounded_fields(self, "in [0, 1]", "discounting", "tau")
         object.__setattr__(self, "hidden", common.check_hidden("hidden", self.hidden))
 
     @property

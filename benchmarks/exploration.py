@@ -18,37 +18,14 @@ take one more dot (SERENE: `serene.emitters_per_step=1`, `serene.ns.k=10`,
 `serene.emitter.kind=cma`, `serene.scheduler.chunk_size=500`).
 """
 import argparse
-import time
 
 import _setup  # noqa: F401  (must come before jax)
-import jax
 import numpy as np
 import yaml
 
 import tasks
-from qd import algorithms as algorithm
+from _equal_budget import area_cells, area_header, parse_overrides, run
 from qd import pipeline as qd_pipeline
-from runs.loop import own_buffers
-from runs.typed import from_plain
-
-
-def run(name: str, pipeline, budget: int, seed: int, overrides: dict) -> dict:
-    algo = algorithm.get(name)
-    # As `divergent run` builds it: nested sections from nested mappings,
-    # values checked and coerced, unknown keys named.
-    config = from_plain(algo.config_cls, overrides.get(name, {}), name)
-    state = algo.init(config, pipeline, jax.random.PRNGKey(seed), budget=budget)
-    state = own_buffers(state)  # the step donates its state, as in runs/loop.py
-    step = jax.jit(algo.step, donate_argnums=0)
-    base = jax.random.PRNGKey(seed + 10_000)
-    generation = 0
-    start = time.perf_counter()
-    while int(state.evaluations) < budget:
-        state, metrics = step(state, jax.random.fold_in(base, generation))
-        generation += 1
-    row = {k: float(v) for k, v in metrics.items()}
-    row.update(algorithm=name, seed=seed, seconds=time.perf_counter() - start)
-    return row
 
 
 def main() -> None:
@@ -72,46 +49,26 @@ def main() -> None:
     pipeline = qd_pipeline.make(task, "ground_truth", shard=True)  # as `divergent run` by default
     n_areas = len(task.spec.reward_areas)
     print(f"machine: {_setup.machine()}; task {args.task} {task_overrides or ''}, budget {args.budget:,} episodes, {args.seeds} seeds")
-    overrides: dict = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        name, _, field = key.partition(".")
-        if name not in args.algorithms or not field:
-            parser.error(f"--set {item}: expected ALGO.FIELD=VALUE with ALGO one of {args.algorithms}")
-        node = overrides.setdefault(name, {})
-        *sections, last = field.split(".")
-        for section in sections:  # nested config sections (SERENE's ns, emitter, scheduler)
-            node = node.setdefault(section, {})
-        node[last] = yaml.safe_load(value)
+    overrides = parse_overrides(args.set, args.algorithms, parser.error)
     rows = []
     for name in args.algorithms:
         for seed in range(args.seeds):
-            rows.append(run(name, pipeline, args.budget, seed, overrides))
+            rows.append(run(name, pipeline, args.budget, seed, overrides)[0])
             r = rows[-1]
             print(
                 f"  {name} seed {seed}: coverage {r['coverage']:.3f}, explored {r['explored_coverage']:.3f}, "
                 f"areas {int(r['areas_found'])}/{n_areas}, {r['seconds']:.0f}s",
                 flush=True,
             )
-    header = "| algorithm | archive coverage | explored coverage | " + " | ".join(
-        f"area {i} found (evals to first) | area {i} max reward" for i in range(n_areas)
-    ) + " |"
+    header = "| algorithm | archive coverage | explored coverage | " + area_header(n_areas) + " |"
     print("\n" + header + "\n|" + "---|" * (3 + 2 * n_areas))
     for name in args.algorithms:
         rs = [r for r in rows if r["algorithm"] == name]
         cov = np.array([r["coverage"] for r in rs])
         exp = np.array([r["explored_coverage"] for r in rs])
-        cells = []
-        for i in range(n_areas):
-            found = [r for r in rs if r[f"area{i}_found"] > 0]
-            firsts = [r[f"area{i}_first_found"] for r in found]
-            median = f", median {np.median(firsts):,.0f}" if firsts else ""
-            cells.append(f"{len(found)}/{len(rs)}{median}")
-            best = np.array([r[f"area{i}_max_reward"] for r in rs])  # 0 where not found
-            cells.append(f"{best.mean():.3f} +- {best.std():.3f}")
         print(
             f"| {name} | {cov.mean():.3f} +- {cov.std():.3f} | {exp.mean():.3f} +- {exp.std():.3f} | "
-            + " | ".join(cells) + " |"
+            + " | ".join(area_cells(rs, n_areas)) + " |"
         )
     if args.csv:
         import pandas as pd

@@ -16,41 +16,16 @@ algorithm (PPO: 32 episodes per generation; SAC: 16) unless `--set
 ALGO.FIELD=VALUE`.
 """
 import argparse
-import time
 
 import _setup  # noqa: F401  (must come before jax)
-import jax
 import numpy as np
-import yaml
 
 import tasks
+from _equal_budget import area_cells, area_header, parse_overrides, run
 from qd import algorithms as algorithm
 from qd import pipeline as qd_pipeline
-from runs.loop import own_buffers
-from runs.typed import from_plain
 
 ALGORITHMS = ("ns", "ppo", "sac", "sac-seeded")
-
-
-def run(name: str, pipeline, budget: int, seed: int, overrides: dict, prior=None) -> tuple[dict, object]:
-    algo = algorithm.get(name)
-    fields = dict(overrides.get(name, {}))
-    if name == "sac-seeded":
-        fields.setdefault("prior", "(in memory)")
-    config = from_plain(algo.config_cls, fields, name)
-    extra = {} if prior is None else {"prior": prior}
-    state = own_buffers(jax.jit(algo.init, static_argnums=(0, 1))(
-        config, pipeline, jax.random.PRNGKey(seed), **extra))
-    step = jax.jit(algo.step, donate_argnums=0)
-    base = jax.random.PRNGKey(seed + 10_000)
-    generation = 0
-    start = time.perf_counter()
-    while int(state.evaluations) < budget:
-        state, metrics = step(state, jax.random.fold_in(base, generation))
-        generation += 1
-    row = {k: float(v) for k, v in metrics.items() if np.ndim(v) == 0}
-    row.update(algorithm=name, seed=seed, seconds=time.perf_counter() - start)
-    return row, state
 
 
 def main() -> None:
@@ -68,11 +43,7 @@ def main() -> None:
     n_areas = len(task.spec.reward_areas)
     print(f"machine: {_setup.machine()}; task {args.task}, budget {args.budget:,} episodes, {args.seeds} seeds, "
           f"prior: NS at {args.prior_budget:,} episodes")
-    overrides: dict = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        name, _, field = key.partition(".")
-        overrides.setdefault(name, {})[field] = yaml.safe_load(value)
+    overrides = parse_overrides(args.set, args.algorithms, parser.error)
     rows = []
     for seed in range(args.seeds):
         prior = None
@@ -91,21 +62,12 @@ def main() -> None:
                 + f", mean return {row.get('mean_return', float('nan')):.3f}, {row['seconds']:.0f}s",
                 flush=True,
             )
-    header = "| algorithm | explored coverage | " + " | ".join(
-        f"area {i} found (median episodes to first) | area {i} max reward" for i in range(n_areas)
-    ) + " | last mean return | env steps | seconds |"
+    header = "| algorithm | explored coverage | " + area_header(n_areas) + " | last mean return | env steps | seconds |"
     print("\n" + header + "\n|" + "---|" * (5 + 2 * n_areas))
     for name in args.algorithms:
         rs = [r for r in rows if r["algorithm"] == name]
         exp = np.array([r["explored_coverage"] for r in rs])
-        cells = []
-        for i in range(n_areas):
-            found = [r for r in rs if r[f"area{i}_found"] > 0]
-            firsts = [r[f"area{i}_first_found"] for r in found]
-            median = f" ({np.median(firsts):,.0f})" if firsts else ""
-            cells.append(f"{len(found)}/{len(rs)}{median}")
-            best = np.array([r[f"area{i}_max_reward"] for r in rs])
-            cells.append(f"{best.mean():.3f} +- {best.std():.3f}")
+        cells = area_cells(rs, n_areas)
         ret = np.array([r.get("mean_return", np.nan) for r in rs])
         steps = np.array([r.get("env_steps", r["evaluations"] * task.spec.episode_length) for r in rs])
         secs = np.array([r["seconds"] for r in rs])

@@ -249,6 +249,21 @@ def qd_score(rewards: Array, filled: Array, offset: float = 0.0) -> Array:
     return jnp.sum(jnp.where(filled, rewards - offset, 0.0))
 
 
+def max_reward(rewards: Array, filled: Array) -> Array:
+    """Best reward over filled cells, 0 for an empty archive; float32 scalar.
+
+    Rewards may be negative (dense-reward tasks pay e.g. -std(joint angles)),
+    so empty cells are left out, not counted as 0.
+
+    Args:
+        rewards: [C] rewards per cell.
+        filled: [C] bool.
+    """
+    rewards = jnp.asarray(rewards, jnp.float32)
+    filled = jnp.asarray(filled, bool)
+    return jnp.where(jnp.any(filled), jnp.max(jnp.where(filled, rewards, -jnp.inf)), 0.0)
+
+
 # --------------------------------------------------------------------------
 # Reward areas
 

@@ -534,8 +534,8 @@ def report(
         None, "--out", "-o",
         help="The HTML file (default FIRST_DIR/report.html for a sweep directory, else ./report.html).",
     ),
-    replays: int = typer.Option(
-        48, "--replays", min=0, metavar="N",
+    replays: str = typer.Option(
+        "48", "--replays", metavar="N",
         help="Policies per run rolled out again for their trajectories and final views (all of a smaller "
         "archive; else the best of each reward area and the rest spread over the map). 0: none.",
     ),
@@ -557,7 +557,7 @@ def report(
     stderr = Console(stderr=True)
     enable_compile_cache()
     result = reports.report(
-        dirs, out, replays=replays,
+        dirs, out, replays=_int_option(replays, "--replays"),
         warn=lambda line: stderr.print(Text(f"warning: {line}", style="yellow"), soft_wrap=True),
     )
     Console().print(Text(

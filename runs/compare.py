@@ -175,6 +175,7 @@ def collect(dirs: Sequence[str | Path], warn: Callable[[str], None]) -> list[Run
 
     Runs without metrics, and unreadable runs inside a sweep directory, are
     skipped with a warning naming them; a run listed twice is read once.
+    When the only run there is skipped, the error says why instead (one line).
 
     Args:
         dirs: the directories given on the command line.
@@ -191,6 +192,7 @@ def collect(dirs: Sequence[str | Path], warn: Callable[[str], None]) -> list[Run
     if not dirs:
         raise CompareError("name at least one run or sweep directory to compare")
     found: dict[Path, RunData] = {}
+    skipped: list[str] = []  # warned about once the outcome is known
     for directory in map(Path, dirs):
         if not directory.exists():
             raise RunDirError(f"{directory}: no such directory")
@@ -212,12 +214,16 @@ def collect(dirs: Sequence[str | Path], warn: Callable[[str], None]) -> list[Run
             except RunError as error:
                 if explicit:
                     raise
-                warn(f"skipping {path}: {error}")
+                skipped.append(f"{path}: {error}")
                 continue
-            if run.metrics.empty or "evaluations" not in run.metrics:
-                warn(f"skipping {path}: no metrics logged yet (`divergent resume {path}` runs it)")
+            if run.metrics.empty:
+                skipped.append(f"{path}: no metrics logged yet (`divergent resume {path}` runs it)")
                 continue
             found[path.resolve()] = run
+    if not found and len(skipped) == 1:
+        raise CompareError(f"nothing to compare: {skipped[0]}")
+    for line in skipped:
+        warn(f"skipping {line}")
     if not found:
         raise CompareError(f"nothing to compare: no run in {', '.join(map(str, dirs))} has logged metrics")
     return list(found.values())

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from runs.curves import compact_count, plot_curves
 from runs.extras import budget_split
-from runs.plotstyle import AREA_COLOURS, DPI, EXPLORATION, NO_AREA, PALETTE, panels, save, styled
+from runs.plotstyle import DPI, PALETTE, budget_colour, panels, save, styled
 
 if TYPE_CHECKING:
     from runs.compare import Group
@@ -180,12 +180,7 @@ def plot_budget(groups: Sequence["Group"], n_areas: int, task: str) -> Figure | 
     ax = fig.add_subplot()
     left = np.zeros(len(table))
     for column in table.columns:
-        if column == "exploration":
-            colour = EXPLORATION
-        elif column == "no area":
-            colour = NO_AREA
-        else:
-            colour = AREA_COLOURS[int(column.split()[-1]) % len(AREA_COLOURS)]
+        colour = budget_colour(column)
         values = table[column].to_numpy(np.float64)
         ax.barh(range(len(table)), values, left=left, color=colour, label=column, height=0.6)
         left += values

@@ -77,7 +77,13 @@ class RunConfig:
         keep_checkpoints: how many of the newest checkpoints to keep.
         out: run directory; default ``runs_out/<algorithm>-<task>-seed<seed>``.
         shard: split each batch over every device JAX sees when it divides
-            evenly (results are the same either way).
+            evenly. Sharded and unsharded runs are not bit-identical: the
+            per-device programs may round differently (curling's
+            descriptors differed by one float32 ulp, ~1e-7, in one batch of
+            200; hardmaze's not at all), and a run amplifies such
+            differences over generations. The same holds across device
+            counts; bit-identical results (and resumes) need the same
+            setting and device count.
         representation: where descriptors come from
             (`representations.names()`); the task's ground truth by default.
         algo: the algorithm's config dataclass (its `config_cls`), or a mapping

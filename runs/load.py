@@ -117,7 +117,8 @@ def read_metrics(path: Path) -> "pd.DataFrame":
     A run killed mid-write can leave a partial last line; it is skipped.
 
     Raises:
-        RunDirError: the file is not UTF-8 text or not CSV.
+        RunDirError: the file is not UTF-8 text, not CSV, or a table without
+            the `evaluations` column every logged row has.
     """
     import io
 
@@ -127,6 +128,12 @@ def read_metrics(path: Path) -> "pd.DataFrame":
     if not text.strip():
         return pd.DataFrame()
     try:
-        return pd.read_csv(io.StringIO(text), on_bad_lines="skip")
+        table = pd.read_csv(io.StringIO(text), on_bad_lines="skip")
     except (pd.errors.ParserError, ValueError) as error:
         raise RunDirError(f"{path}: not a metrics table ({shorten(str(error))})") from None
+    if "evaluations" not in table.columns:  # every row the loop logs has it
+        raise RunDirError(
+            f"{path}: not a metrics table (no 'evaluations' column; its columns: "
+            f"{shorten(', '.join(map(str, table.columns)))})"
+        )
+    return table

@@ -28,6 +28,18 @@ AREA = "#D55E00"  # vermillion: apart from every viridis/cividis colour
 AREA_COLOURS = ("#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#0072B2", "#F0E442")
 NO_AREA = "#666666"  # spent on no reward area
 EXPLORATION = "#c4c4c4"  # exploration: the neutral background of a budget split
+
+
+def budget_colour(column: str) -> str:
+    """The colour of a column of `runs.compare.budget_shares`: "exploration",
+    "no area" or "area i" (area i's colour in every figure)."""
+    if column == "exploration":
+        return EXPLORATION
+    if column == "no area":
+        return NO_AREA
+    return AREA_COLOURS[int(column.split()[-1]) % len(AREA_COLOURS)]
+
+
 STYLE = {
     "font.size": 10,
     "axes.titlesize": 11,

@@ -22,7 +22,7 @@ import pandas as pd
 
 from runs.curves import aggregate, resample
 from runs.compare_plots import budget_shares
-from runs.plotstyle import AREA_COLOURS, EXPLORATION, NO_AREA, PALETTE
+from runs.plotstyle import PALETTE, budget_colour
 
 if TYPE_CHECKING:
     from runs.compare import Group
@@ -170,12 +170,7 @@ def _budget(groups, n_areas: int):
         return None
     data = []
     for column in table.columns:
-        if column == "exploration":
-            colour = EXPLORATION
-        elif column == "no area":
-            colour = NO_AREA
-        else:
-            colour = AREA_COLOURS[int(column.split()[-1]) % len(AREA_COLOURS)]
+        colour = budget_colour(column)
         data.append({"type": "bar", "orientation": "h", "y": list(table.index), "x": _list(table[column] * 100),
                      "name": column, "marker": {"color": colour},
                      "hovertemplate": f"{column}: %{{x:.1f}}%<extra>%{{y}}</extra>"})

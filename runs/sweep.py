@@ -157,6 +157,9 @@ def parse_seeds(value: Any, key: str = "seeds") -> tuple[int, ...]:
                 if high < low:
                     raise ConfigError(f"{key}: the range {text!r} is reversed (write {high}-{low})")
                 seeds.extend(range(low, high + 1))
+            elif isinstance(part, str) and not re.fullmatch(r"[+-]?\d+", text):
+                raise ConfigError(f"{key}: {text!r} is not a seed; give integers and ranges, e.g. 0-9, 0,3,7 "
+                                  "or 0-2,5")
             else:
                 seeds.append(coerce(int, part if not isinstance(part, str) else text, key))
     if not seeds:

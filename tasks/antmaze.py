@@ -76,59 +76,37 @@ WORLD = (-40.0, 40.0)
 TORSO = 0  # link index of the torso
 ANT_COLOR = (1.0, 0.0, 0.0)
 
+# Brax's ant.xml, its four legs written from one template: a leg differs
+# from the others only in its direction (the signs of x and y), its ankle's
+# axis and range, and Brax's geom names.
+_LEG = """
+      <body name="{body}" pos="0 0 0">
+        <geom fromto="0.0 0.0 0.0 {x}0.2 {y}0.2 0.0" name="aux_{i}_geom" size="0.08" type="capsule"/>
+        <body name="aux_{i}" pos="{x}0.2 {y}0.2 0">
+          <joint axis="0 0 1" name="hip_{i}" pos="0.0 0.0 0.0" range="-30 30" type="hinge"/>
+          <geom fromto="0.0 0.0 0.0 {x}0.2 {y}0.2 0.0" name="{leg}_leg_geom" size="0.08" type="capsule"/>
+          <body pos="{x}0.2 {y}0.2 0">
+            <joint axis="{axis}" name="ankle_{i}" pos="0.0 0.0 0.0" range="{range}" type="hinge"/>
+            <geom fromto="0.0 0.0 0.0 {x}0.4 {y}0.4 0.0" name="{foot}_ankle_geom" size="0.08" type="capsule"/>
+            <geom name="{foot}_foot_geom" contype="1" pos="{x}0.4 {y}0.4 0" size="0.08" type="sphere" mass="0"/>
+          </body>
+        </body>
+      </body>"""
+# (body, x sign, y sign, ankle axis, ankle range, leg geom, ankle/foot geom)
+_LEGS = (
+    ("front_left_leg", "", "", "-1 1 0", "30 70", "left", "left"),
+    ("front_right_leg", "-", "", "1 1 0", "-70 -30", "right", "right"),
+    ("back_leg", "-", "-", "-1 1 0", "-70 -30", "back", "third"),
+    ("right_back_leg", "", "-", "1 1 0", "30 70", "rightback", "fourth"),
+)
 _ANT_BODY = """
     <body name="torso" pos="{x} {y} 0.75">
       <geom name="torso_geom" pos="0 0 0" size="0.25" type="sphere"/>
       <geom name="bumper" contype="2" pos="0 0 0" size="{bumper}" type="sphere" mass="0" rgba="0 0 0 0"/>
-      <joint armature="0" damping="0" limited="false" margin="0.01" name="root" pos="0 0 0" type="free"/>
-      <body name="front_left_leg" pos="0 0 0">
-        <geom fromto="0.0 0.0 0.0 0.2 0.2 0.0" name="aux_1_geom" size="0.08" type="capsule"/>
-        <body name="aux_1" pos="0.2 0.2 0">
-          <joint axis="0 0 1" name="hip_1" pos="0.0 0.0 0.0" range="-30 30" type="hinge"/>
-          <geom fromto="0.0 0.0 0.0 0.2 0.2 0.0" name="left_leg_geom" size="0.08" type="capsule"/>
-          <body pos="0.2 0.2 0">
-            <joint axis="-1 1 0" name="ankle_1" pos="0.0 0.0 0.0" range="30 70" type="hinge"/>
-            <geom fromto="0.0 0.0 0.0 0.4 0.4 0.0" name="left_ankle_geom" size="0.08" type="capsule"/>
-            <geom name="left_foot_geom" contype="1" pos="0.4 0.4 0" size="0.08" type="sphere" mass="0"/>
-          </body>
-        </body>
-      </body>
-      <body name="front_right_leg" pos="0 0 0">
-        <geom fromto="0.0 0.0 0.0 -0.2 0.2 0.0" name="aux_2_geom" size="0.08" type="capsule"/>
-        <body name="aux_2" pos="-0.2 0.2 0">
-          <joint axis="0 0 1" name="hip_2" pos="0.0 0.0 0.0" range="-30 30" type="hinge"/>
-          <geom fromto="0.0 0.0 0.0 -0.2 0.2 0.0" name="right_leg_geom" size="0.08" type="capsule"/>
-          <body pos="-0.2 0.2 0">
-            <joint axis="1 1 0" name="ankle_2" pos="0.0 0.0 0.0" range="-70 -30" type="hinge"/>
-            <geom fromto="0.0 0.0 0.0 -0.4 0.4 0.0" name="right_ankle_geom" size="0.08" type="capsule"/>
-            <geom name="right_foot_geom" contype="1" pos="-0.4 0.4 0" size="0.08" type="sphere" mass="0"/>
-          </body>
-        </body>
-      </body>
-      <body name="back_leg" pos="0 0 0">
-        <geom fromto="0.0 0.0 0.0 -0.2 -0.2 0.0" name="aux_3_geom" size="0.08" type="capsule"/>
-        <body name="aux_3" pos="-0.2 -0.2 0">
-          <joint axis="0 0 1" name="hip_3" pos="0.0 0.0 0.0" range="-30 30" type="hinge"/>
-          <geom fromto="0.0 0.0 0.0 -0.2 -0.2 0.0" name="back_leg_geom" size="0.08" type="capsule"/>
-          <body pos="-0.2 -0.2 0">
-            <joint axis="-1 1 0" name="ankle_3" pos="0.0 0.0 0.0" range="-70 -30" type="hinge"/>
-            <geom fromto="0.0 0.0 0.0 -0.4 -0.4 0.0" name="third_ankle_geom" size="0.08" type="capsule"/>
-            <geom name="third_foot_geom" contype="1" pos="-0.4 -0.4 0" size="0.08" type="sphere" mass="0"/>
-          </body>
-        </body>
-      </body>
-      <body name="right_back_leg" pos="0 0 0">
-        <geom fromto="0.0 0.0 0.0 0.2 -0.2 0.0" name="aux_4_geom" size="0.08" type="capsule"/>
-        <body name="aux_4" pos="0.2 -0.2 0">
-          <joint axis="0 0 1" name="hip_4" pos="0.0 0.0 0.0" range="-30 30" type="hinge"/>
-          <geom fromto="0.0 0.0 0.0 0.2 -0.2 0.0" name="rightback_leg_geom" size="0.08" type="capsule"/>
-          <body pos="0.2 -0.2 0">
-            <joint axis="1 1 0" name="ankle_4" pos="0.0 0.0 0.0" range="30 70" type="hinge"/>
-            <geom fromto="0.0 0.0 0.0 0.4 -0.4 0.0" name="fourth_ankle_geom" size="0.08" type="capsule"/>
-            <geom name="fourth_foot_geom" contype="1" pos="0.4 -0.4 0" size="0.08" type="sphere" mass="0"/>
-          </body>
-        </body>
-      </body>
+      <joint armature="0" damping="0" limited="false" margin="0.01" name="root" pos="0 0 0" type="free"/>""" + "".join(
+    _LEG.format(i=i, body=body, x=x, y=y, axis=axis, range=rng, leg=leg, foot=foot)
+    for i, (body, x, y, axis, rng, leg, foot) in enumerate(_LEGS, 1)
+) + """
     </body>"""
 
 _ACTUATORS = "".join(
@@ -303,10 +281,4 @@ class AntMaze(SparseRewardTask):
     def render(self, physics: Any) -> jax.Array:
         """Top-down 64x64x3 view of the whole maze: walls in black, the ant's
         torso as a red disc (at least 1.5 pixels wide)."""
-        return render.draw_discs(
-            jnp.asarray(self._background),
-            jnp.asarray(self._pixels),
-            self.position(physics)[None, :],
-            jnp.asarray([self._draw_radius], jnp.float32),
-            jnp.asarray([ANT_COLOR], jnp.float32),
-        )
+        return render.draw_robot(self._background, self._pixels, self.position(physics), self._draw_radius, ANT_COLOR)

@@ -259,13 +259,7 @@ class HardMaze(SparseRewardTask):
 
     def render(self, physics: RobotState) -> jax.Array:
         """Top-down 64x64x3 view: walls in black, the robot as a red disc."""
-        return render.draw_discs(
-            jnp.asarray(self._background),
-            jnp.asarray(self._pixels),
-            physics.position[None, :],
-            jnp.asarray([self._draw_radius], jnp.float32),
-            jnp.asarray([ROBOT_COLOR], jnp.float32),
-        )
+        return render.draw_robot(self._background, self._pixels, physics.position, self._draw_radius, ROBOT_COLOR)
 
 
 def _wrap_angle(a: jax.Array) -> jax.Array:

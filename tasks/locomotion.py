@@ -233,13 +233,7 @@ class Locomotion(SparseRewardTask):
 
     def render(self, physics: LocomotionState) -> jax.Array:
         """Top-down 64x64x3 view of [-30, 30]^2 with the torso as a red disc."""
-        return render.draw_discs(
-            jnp.asarray(self._background),
-            jnp.asarray(self._pixels),
-            self.position(physics)[None, :],
-            jnp.asarray([self._draw_radius], jnp.float32),
-            jnp.asarray([ROBOT_COLOR], jnp.float32),
-        )
+        return render.draw_robot(self._background, self._pixels, self.position(physics), self._draw_radius, ROBOT_COLOR)
 
 
 def _family_class(name: str) -> type:

@@ -125,6 +125,26 @@ def draw_discs(img, pixels, centers, radii, colors):
     return img
 
 
+def draw_robot(background, pixels, xy, radius: float, color) -> jnp.ndarray:
+    """A task's view with one robot: `background` with a disc of `radius`
+    (world units) and RGB `color` at world position `xy` [2].
+
+    Args:
+        background: [H, W, 3] static view (`static_background`).
+        pixels: [H, W, 2] pixel centres (`pixel_centers`).
+        xy: [2] the robot's world position.
+        radius: the disc's radius.
+        color: its RGB in [0, 1].
+    """
+    return draw_discs(
+        jnp.asarray(background),
+        jnp.asarray(pixels),
+        xy[None, :],
+        jnp.asarray([radius], jnp.float32),
+        jnp.asarray([color], jnp.float32),
+    )
+
+
 def draw_segments(img, pixels, segments, half_width, colors):
     """Composites thick segments [N, 4] onto an image (jnp, jit-friendly)."""
     a, b = segments[:, :2], segments[:, 2:]

@@ -267,7 +267,7 @@ def step(state: CmaMeState, key: jax.Array) -> tuple[CmaMeState, dict]:
     r = repertoire
     out = tracker.report(counters, pipeline.spec, r.gt_descriptors, r.filled, r.size)
     out["qd_score"] = metrics.qd_score(r.rewards, r.filled)
-    out["max_reward"] = jnp.max(jnp.where(r.filled, r.rewards, 0.0))
+    out["max_reward"] = metrics.max_reward(r.rewards, r.filled)
     out["new_cells"] = jnp.sum(inserted == NEW_CELL, dtype=jnp.int32)
     out["improved_cells"] = jnp.sum(inserted == IMPROVED, dtype=jnp.int32)
     out["restarts"] = jnp.sum(restart, dtype=jnp.int32)

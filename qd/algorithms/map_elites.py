@@ -72,9 +72,7 @@ class MapElitesConfig:
         checks.positive_int_fields(self, "cells_per_dim", "n_centroids", "batch_size", "cvt_samples")
         if self.archive == "cvt" and self.n_centroids > self.cvt_samples:
             raise ValueError(f"n_centroids ({self.n_centroids}) must be <= cvt_samples ({self.cvt_samples})")
-        for name in ("mutation_sigma", "iso_sigma", "line_sigma", "init_std"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        checks.bounded_fields(self, ">= 0", "mutation_sigma", "iso_sigma", "line_sigma", "init_std")
         if not self.genome_low < self.genome_high:
             raise ValueError(f"genome_low ({self.genome_low}) must be < genome_high ({self.genome_high})")
 
@@ -166,7 +164,7 @@ def insert_evaluated(state: MapElitesState, evaluation, entries, fit_space: bool
         counts = r.filled.astype(jnp.int32)
     out = tracker.report(counters, spec, r.gt_descriptors, r.filled, r.size, counts=counts)
     out["qd_score"] = metrics.qd_score(r.rewards, r.filled)
-    out["max_reward"] = jnp.max(jnp.where(r.filled, r.rewards, 0.0))
+    out["max_reward"] = metrics.max_reward(r.rewards, r.filled)
     return state, out
 
 

@@ -276,55 +276,32 @@ class Kheperax(SparseRewardTask):
 
     def render(self, physics: KheperaxPhysics) -> jax.Array:
         """Top-down 64x64x3 view: walls in black, the robot as a red disc."""
-        return render.draw_discs(
-            jnp.asarray(self._background),
-            jnp.asarray(self._pixels),
-            self.position(physics)[None, :],
-            jnp.asarray([self._draw_radius], jnp.float32),
-            jnp.asarray([ROBOT_COLOR], jnp.float32),
-        )
+        return render.draw_robot(self._background, self._pixels, self.position(physics), self._draw_radius, ROBOT_COLOR)
 
 
 # One registered class per Kheperax 0.2.0 maze (kheperax.envs.maze_maps) and
-# its quad variant (kheperax.tasks.quad).
-@register("kheperax_standard")
-class KheperaxStandard(Kheperax):
-    """Kheperax's standard maze (a deceptive maze like the hard maze; target top left)."""
-
-    name, maze, quad = "kheperax_standard", "standard", False
-
-
-@register("kheperax_pointmaze")
-class KheperaxPointmaze(Kheperax):
-    """Kheperax's point maze (two offset walls; target top right)."""
-
-    name, maze, quad = "kheperax_pointmaze", "pointmaze", False
+# its quad variant (kheperax.tasks.quad): KheperaxStandard, ...,
+# KheperaxSnakeQuad.
+MAZES = {  # Kheperax's name: (what it is, what it looks like)
+    "standard": ("standard maze", "a deceptive maze like the hard maze; target top left"),
+    "pointmaze": ("point maze", "two offset walls; target top right"),
+    "snake": ("snake maze", "Curiosity-ES; a winding corridor, target bottom right"),
+}
 
 
-@register("kheperax_snake")
-class KheperaxSnake(Kheperax):
-    """Kheperax's snake maze (Curiosity-ES; a winding corridor, target bottom right)."""
-
-    name, maze, quad = "kheperax_snake", "snake", False
-
-
-@register("kheperax_standard_quad")
-class KheperaxStandardQuad(Kheperax):
-    """Kheperax's standard maze mirrored into four quadrants, start in the middle."""
-
-    name, maze, quad = "kheperax_standard_quad", "standard", True
+def _maze_class(maze: str, quad: bool) -> type:
+    what, looks = MAZES[maze]
+    if quad:
+        name, cls_name = f"kheperax_{maze}_quad", f"Kheperax{maze.capitalize()}Quad"
+        doc = f"Kheperax's {what} mirrored into four quadrants, start in the middle."
+    else:
+        name, cls_name, doc = f"kheperax_{maze}", f"Kheperax{maze.capitalize()}", f"Kheperax's {what} ({looks})."
+    cls = type(cls_name, (Kheperax,), {"name": name, "maze": maze, "quad": quad, "__doc__": doc})
+    cls.__module__ = __name__
+    return register(name)(cls)
 
 
-@register("kheperax_pointmaze_quad")
-class KheperaxPointmazeQuad(Kheperax):
-    """Kheperax's point maze mirrored into four quadrants, start in the middle."""
-
-    name, maze, quad = "kheperax_pointmaze_quad", "pointmaze", True
-
-
-@register("kheperax_snake_quad")
-class KheperaxSnakeQuad(Kheperax):
-    """Kheperax's snake maze mirrored into four quadrants, start in the middle."""
-
-    name, maze, quad = "kheperax_snake_quad", "snake", True
-
+for _maze in MAZES:
+    for _quad in (False, True):
+        _cls = _maze_class(_maze, _quad)
+        globals()[_cls.__name__] = _cls

@@ -81,6 +81,14 @@ def test_qd_score_sums_filled_cells_with_offset():
     assert float(metrics.qd_score(rewards, filled, offset=-1.0)) == pytest.approx(5.5)
 
 
+def test_max_reward_is_the_best_filled_cell_even_when_every_reward_is_negative():
+    # Dense tasks pay negative rewards: an empty cell must not count as 0.
+    rewards = jnp.array([-0.7, 0.0, -0.2, 5.0])
+    filled = jnp.array([True, False, True, False])
+    assert float(metrics.max_reward(rewards, filled)) == pytest.approx(-0.2)
+    assert float(metrics.max_reward(rewards, jnp.zeros(4, bool))) == 0.0
+
+
 def test_area_stats_accumulate_across_batches():
     stats = metrics.init_area_stats(3)
     update = jax.jit(metrics.update_area_stats)

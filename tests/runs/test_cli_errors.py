@@ -204,6 +204,18 @@ CASES = {
     "inspect random archive": (random_archive, ["inspect", "{tmp}/run"], ["archive.npz", "not a NumPy .npz"]),
     "inspect ragged archive": (ragged_archive, ["inspect", "{tmp}/run"], ["archive.npz", "disagree in length"]),
     "inspect pickled archive": (pickled_archive, ["inspect", "{tmp}/run"], ["archive.npz", "pickles"]),
+    # compare, report and sweep
+    "compare foreign metrics": (lambda tmp: (tmp / "run" / "metrics.csv").write_text("a,b\n1,2\n"),
+                                ["compare", "{tmp}/run", "--out", NEW], ["metrics.csv", "no 'evaluations' column"]),
+    "compare a run without metrics": (lambda tmp: (tmp / "run" / "metrics.csv").write_text("generation,evaluations\n"),
+                                      ["compare", "{tmp}/run", "--out", NEW],
+                                      ["nothing to compare: {tmp}/run: no metrics logged yet", "divergent resume"]),
+    "report replays -1": (nothing, ["report", "{tmp}/run", "--replays", "-1", "--out", "{tmp}/r.html"],
+                          ["--replays must be 0 or more, got -1"]),
+    "report replays abc": (nothing, ["report", "{tmp}/run", "--replays", "abc", "--out", "{tmp}/r.html"],
+                           ["--replays must be an integer, got 'abc'"]),
+    "sweep seeds a": (nothing, ["sweep", "--algos", "toy", "--tasks", "toy_point", "--seeds", "a", "--out", NEW],
+                      ["seeds: 'a' is not a seed", "0-9"]),
 }
 
 

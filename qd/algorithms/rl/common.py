@@ -14,7 +14,7 @@ first find, max reward per area).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from qd import refit, tracker
 from qd.algorithms import novelty_search
 from qd.algorithms.base import ArchiveSnapshot
+from qd.algorithms.rl import episodes
 from qd.archives import novelty as novelty_archive
 from qd.archives.entries import Entries
 from tasks.evaluation import Evaluation
@@ -40,6 +41,52 @@ def check_hidden(name: str, sizes: Any) -> tuple[int, ...]:
     if not sizes or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"{name} must be a non-empty list of positive layer widths, got {sizes!r}")
     return sizes
+
+
+def task_of(pipeline: Any, algorithm: str) -> Any:
+    """The task whose environment an RL algorithm steps.
+
+    Raises:
+        ValueError: the pipeline's evaluator has no `task`.
+    """
+    task = getattr(pipeline.evaluator, "task", None)
+    if task is None:
+        raise ValueError(f"{algorithm} steps a task's environment: the pipeline's evaluator must have a `task`")
+    return task
+
+
+def init_state(state_cls: type, config: Any, pipeline: Any, learner: Any, key: jax.Array) -> Any:
+    """A fresh RL run state: `learner`, an empty episode archive, fresh
+    counters and the representation's initial parameters."""
+    return state_cls(
+        learner=learner,
+        archive=empty_archive(pipeline, config.archive_capacity),
+        tracker=tracker.init(pipeline.spec),
+        representation=pipeline.init_representation(key),
+        config=config,
+        pipeline=pipeline,
+    )
+
+
+def training_generation(state: Any, key: jax.Array, train_episodes: Callable, algorithm: str) -> tuple[Any, dict, dict]:
+    """One generation of an RL learner: `train_episodes(config, task,
+    episode_length, learner, key, record=...)` runs `num_envs` whole training
+    episodes (recording the agent's position), which are then counted and
+    archived (`close_generation`).
+
+    Returns:
+        The new state, the tracker's metrics and the learner's losses.
+    """
+    config, pipeline = state.config, state.pipeline
+    task = task_of(pipeline, algorithm)
+    k_train, k_close = jax.random.split(key)
+    learner, envs, positions, losses = train_episodes(
+        config, task, task.spec.episode_length, state.learner, k_train,
+        record=lambda s: jax.vmap(task.position)(s.pipeline_state),
+    )
+    evaluation = episodes.evaluation(task, envs, positions, pipeline.evaluator.with_observation)
+    state, metrics = close_generation(state.replace(learner=learner), evaluation, k_close)
+    return state, metrics, losses
 
 
 def empty_archive(pipeline: Any, capacity: int) -> novelty_archive.NoveltyArchive:

@@ -33,7 +33,7 @@ from brax.training.agents.ppo import losses as ppo_losses
 from brax.training.agents.ppo import networks as ppo_networks
 from flax import struct
 
-from qd import checks, tracker
+from qd import checks
 from qd.algorithms.base import Algorithm, AlgorithmState, register
 from qd.algorithms.rl import common, episodes
 from qd.archives import novelty as novelty_archive
@@ -96,15 +96,9 @@ class PPOConfig:
             raise ValueError(
                 f"archive_per_generation ({self.archive_per_generation}) must be <= num_envs ({self.num_envs})"
             )
-        for name in ("learning_rate", "reward_scaling"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("discounting", "gae_lambda"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        for name in ("entropy_cost", "clipping_epsilon", "max_grad_norm"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        checks.bounded_fields(self, "> 0", "learning_rate", "reward_scaling")
+        checks.bounded_fields(self, "in [0, 1]", "discounting", "gae_lambda")
+        checks.bounded_fields(self, ">= 0", "entropy_cost", "clipping_epsilon", "max_grad_norm")
         object.__setattr__(self, "policy_hidden", common.check_hidden("policy_hidden", self.policy_hidden))
         object.__setattr__(self, "value_hidden", common.check_hidden("value_hidden", self.value_hidden))
 
@@ -260,13 +254,6 @@ class PPOState(AlgorithmState):
     archive: novelty_archive.NoveltyArchive
 
 
-def _task(pipeline: Pipeline):
-    task = getattr(pipeline.evaluator, "task", None)
-    if task is None:
-        raise ValueError("PPO steps a task's environment: the pipeline's evaluator must have a `task`")
-    return task
-
-
 def init(config: PPOConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None) -> PPOState:
     """Fresh networks and an empty archive; nothing is evaluated before the first step.
 
@@ -274,30 +261,16 @@ def init(config: PPOConfig, pipeline: Pipeline, key: jax.Array, budget: Optional
         ValueError: `unroll_length` does not divide the task's episode length.
     """
     del budget
-    task = _task(pipeline)
+    task = common.task_of(pipeline, "PPO")
     check_episode_length(config, task.spec.episode_length)
-    return PPOState(
-        learner=init_learner(config, task.observation_size, task.action_size, key),
-        archive=common.empty_archive(pipeline, config.archive_capacity),
-        tracker=tracker.init(pipeline.spec),
-        representation=pipeline.init_representation(key),
-        config=config,
-        pipeline=pipeline,
-    )
+    learner = init_learner(config, task.observation_size, task.action_size, key)
+    return common.init_state(PPOState, config, pipeline, learner, key)
 
 
 def step(state: PPOState, key: jax.Array) -> tuple[PPOState, dict]:
     """One generation: `num_envs` training episodes, each counted and described."""
-    config, pipeline = state.config, state.pipeline
-    task = _task(pipeline)
-    k_train, k_close = jax.random.split(key)
-    learner, envs, positions, losses = train_episodes(
-        config, task, task.spec.episode_length, state.learner, k_train,
-        record=lambda s: jax.vmap(task.position)(s.pipeline_state),
-    )
-    evaluation = episodes.evaluation(task, envs, positions, pipeline.evaluator.with_observation)
-    state, metrics = common.close_generation(state.replace(learner=learner), evaluation, k_close)
-    metrics["env_steps"] = learner.env_steps
+    state, metrics, losses = common.training_generation(state, key, train_episodes, "PPO")
+    metrics["env_steps"] = state.learner.env_steps
     metrics["loss"] = losses["loss"]
     return state, metrics
 

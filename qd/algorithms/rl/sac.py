@@ -43,7 +43,7 @@ from brax.training.agents.sac import losses as sac_losses
 from brax.training.agents.sac import networks as sac_networks
 from flax import struct
 
-from qd import checks, tracker
+from qd import checks
 from qd.algorithms.base import Algorithm, AlgorithmState, register
 from qd.algorithms.rl import common, episodes
 from qd.archives import novelty as novelty_archive
@@ -99,12 +99,8 @@ class SACConfig:
                 f"max_replay_size ({self.max_replay_size}) must be >= num_envs ({self.num_envs}) and "
                 f"min_replay_size ({self.min_replay_size})"
             )
-        for name in ("learning_rate", "reward_scaling"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("discounting", "tau"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        checks.bounded_fields(self, "> 0", "learning_rate", "reward_scaling")
+        checks.bounded_fields(self, "in [0, 1]", "discounting", "tau")
         object.__setattr__(self, "hidden", common.check_hidden("hidden", self.hidden))
 
     @property
@@ -426,13 +422,6 @@ class SACState(AlgorithmState):
     archive: novelty_archive.NoveltyArchive
 
 
-def _task(pipeline: Pipeline):
-    task = getattr(pipeline.evaluator, "task", None)
-    if task is None:
-        raise ValueError("SAC steps a task's environment: the pipeline's evaluator must have a `task`")
-    return task
-
-
 def init(
     config: SACConfig, pipeline: Pipeline, key: jax.Array, budget: Optional[int] = None, prior=None
 ) -> SACState:
@@ -444,7 +433,7 @@ def init(
         ValueError: seeded SAC without a prior, or genomes of another shape.
     """
     del budget
-    task = _task(pipeline)
+    task = common.task_of(pipeline, "SAC")
     k_learner, k_prior = jax.random.split(key)
     transitions = None
     if config.seeded:
@@ -452,28 +441,15 @@ def init(
             raise ValueError(f"sac-seeded needs the archive of its prior run ({config.prior!r})")
         genomes, rewards = prior
         transitions = prior_transitions(config, pipeline, jnp.asarray(genomes), jnp.asarray(rewards), k_prior)
-    return SACState(
-        learner=init_learner(config, task.observation_size, task.action_size, k_learner, transitions),
-        archive=common.empty_archive(pipeline, config.archive_capacity),
-        tracker=tracker.init(pipeline.spec),
-        representation=pipeline.init_representation(key),
-        config=config,
-        pipeline=pipeline,
-    )
+    learner = init_learner(config, task.observation_size, task.action_size, k_learner, transitions)
+    return common.init_state(SACState, config, pipeline, learner, key)
 
 
 def step(state: SACState, key: jax.Array) -> tuple[SACState, dict]:
     """One generation: `num_envs` training episodes, each counted and described."""
-    config, pipeline = state.config, state.pipeline
-    task = _task(pipeline)
-    k_train, k_close = jax.random.split(key)
-    learner, envs, positions, losses = train_episodes(
-        config, task, task.spec.episode_length, state.learner, k_train,
-        record=lambda s: jax.vmap(task.position)(s.pipeline_state),
-    )
-    evaluation = episodes.evaluation(task, envs, positions, pipeline.evaluator.with_observation)
-    state, metrics = common.close_generation(state.replace(learner=learner), evaluation, k_close)
-    online = replay_buffer(config, task.observation_size, task.action_size)
+    state, metrics, losses = common.training_generation(state, key, train_episodes, "SAC")
+    task, learner = common.task_of(state.pipeline, "SAC"), state.learner
+    online = replay_buffer(state.config, task.observation_size, task.action_size)
     metrics |= losses
     metrics |= {
         "env_steps": learner.env_steps,
@@ -495,14 +471,12 @@ ALGORITHM = register(
         description="SAC (brax networks, losses and replay): num_envs training episodes per generation",
     )
 )
+# The same algorithm; its config's `prior` names the run whose archive `init` gets.
 SEEDED = register(
-    Algorithm(
+    dataclasses.replace(
+        ALGORITHM,
         name="sac-seeded",
         config_cls=SeededSACConfig,
-        init=init,
-        step=step,
-        archive=common.archive,
-        evaluations_per_step=lambda config: config.num_envs,
         description="SAC with an exploration run's archive replayed as prior data, 50/50 batches (RLPD)",
     )
 )

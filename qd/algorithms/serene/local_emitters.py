@@ -98,7 +98,7 @@ class LocalEmitterConfig:
             ("reinforce").
         action_std: "reinforce": std of the Gaussian action noise (actions
             lie in [-1, 1]).
-        learning_rate: a gradient emitter's step on its genome (0.05).
+        learning_rate: a gradient emitter's step on its genome (0.02).
         gradient_estimator: "es" (default: the gradient of the expected
             reward under parameter noise N(theta, sigma^2 I), sigma from
             sigma0 and `sigma_rule`, estimated from greedy rollouts of
@@ -135,7 +135,7 @@ class LocalEmitterConfig:
     sigma_min: float = 1e-4
     gradient_samples: int = 11
     action_std: float = 0.2
-    learning_rate: float = 0.05
+    learning_rate: float = 0.02
     gradient_estimator: str = "es"
     gradient_shaping: str = "baseline"
     gradient_optimizer: str = "adam"

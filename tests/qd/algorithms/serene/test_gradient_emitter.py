@@ -226,3 +226,6 @@ def test_gradient_settings_are_checked():
         local.LocalEmitterConfig(kind="gradient", action_std=0.0)
     with pytest.raises(ValueError, match="gradient_samples must be a positive integer"):
         local.LocalEmitterConfig(kind="gradient", gradient_samples=0)
+    for name in ("gradient_estimator", "gradient_shaping", "gradient_optimizer"):
+        with pytest.raises(ValueError, match=f"{name} must be one of .*got 'bogus'"):
+            local.LocalEmitterConfig(kind="gradient", **{name: "bogus"})

@@ -3,7 +3,7 @@ from the same rewarded ancestors, at equal exploitation evaluations.
 
     python benchmarks/serene_gradient.py [--tasks hardmaze curling] [--seeds 0 1 2]
         [--explore 20000] [--ancestors 4] [--evals 600] [--kinds fitness cma gradient]
-        [--episode 0] [--set action_std=0.2 learning_rate=0.1]
+        [--episode 0] [--set action_std=0.2 learning_rate=0.1] [--cache DIR]
 
 1. Novelty search (reference settings: `qd.algorithms.novelty_search`,
    seeded) explores for --explore evaluations; its rewarded agents are the
@@ -18,7 +18,8 @@ from the same rewarded ancestors, at equal exploitation evaluations.
    each describes a genome) after 25%, 50% and 100% of --evals, mean over
    ancestors and seeds, next to the ancestors' own reward.
 
---episode shortens the episodes (0: the task's own). --set overrides
+--cache keeps each exploration's agents in DIR and reuses them (the
+exploitation comparisons then skip step 1). --episode shortens the episodes (0: the task's own). --set overrides
 `LocalEmitterConfig` fields for every kind (e.g. the gradient emitter's
 action_std, learning_rate, gradient_samples).
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import pathlib
 import time
 
 import _setup  # noqa: F401  (must come before jax)
@@ -81,7 +83,7 @@ def exploitation_step(config, pipeline, emitters, best, key):
     k_ask, k_eval = jax.random.split(key)
     genomes, mask = pool_mod.ask(config, emitters, k_ask)
     flat = genomes.reshape(n * b, d)
-    if config.kind == "gradient":
+    if config.kind == "gradient" and config.gradient_estimator == "reinforce":
         std = jnp.tile(jnp.asarray(gradient_emitter.action_std(config)), n)
         ev = pipeline.evaluator.stochastic(flat, k_eval, std)
         describes = mask & (std == 0).reshape(n, b)
@@ -138,6 +140,7 @@ def main():
     parser.add_argument("--kinds", nargs="+", default=["fitness", "cma", "gradient"])
     parser.add_argument("--episode", type=int, default=0)
     parser.add_argument("--set", nargs="*", default=[])
+    parser.add_argument("--cache", default="", help="folder keeping each exploration's agents (reused if there)")
     args = parser.parse_args()
     overrides = {}
     for item in args.set:
@@ -154,7 +157,14 @@ def main():
         n_areas = len(task.spec.reward_areas)
         results = {}  # (area, kind) -> lists
         for seed in args.seeds:
-            agents = explore(pipeline, seed, args.explore)
+            path = pathlib.Path(args.cache) / f"{name}-{args.episode}-{seed}-{args.explore}.npz" if args.cache else None
+            if path is not None and path.exists():
+                agents = dict(np.load(path))
+            else:
+                agents = explore(pipeline, seed, args.explore)
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    np.savez(path, **agents)
             rows, sigma0 = pick_ancestors(agents, n_areas, args.ancestors)
             if len(rows) == 0:
                 print(f"<!-- {name} seed {seed}: no reward found in {args.explore} evaluations -->")

@@ -67,17 +67,25 @@ LEARNED = {  # a learned representation's parameters and stored views resume too
 }
 
 
+# SERENE's gradient emitters (the default ES estimator) hold an optimizer state
+# per emitter; a second SERENE compile (~45 s cold on a loaded 2-core machine),
+# so on demand (-m slow).
+VARIANTS = {"serene[gradient]": ["algo.emitter.kind=gradient"]}
+
+
 # sac-seeded runs the very step of sac with a prior buffer more, so plain sac's
 # resume is an on-demand check (-m slow): its compile would cost CI ~10 s.
-SLOW = {"sac"}
+SLOW = {"sac", "serene[gradient]"}
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(SETTINGS) + sorted(LEARNED)]
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+     for n in sorted(SETTINGS) + sorted(LEARNED) + sorted(VARIANTS)],
 )
 def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
-    extra = LEARNED.get(name, [])
-    name = name.split("[")[0]
+    extra = {**LEARNED, **VARIANTS}.get(name, [])
+    learned, name = name in LEARNED, name.split("[")[0]
     sets = [*SETTINGS[name], *extra, f"checkpoint_every={CHECKPOINT_EVERY}", "task.episode_length=12"]
     if name == "sac-seeded":
         prior = C.build("ns", toy.TASK, budget=64, out=str(tmp_path / "prior"),
@@ -107,7 +115,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
         row = runs.load(whole.out).metrics.set_index("generation").loc[8]
         assert row["reward_archive_size"] > 0 and row["emitters_active"] + row["emitter_candidates"] > 0
         assert row["exploit_evaluations"] > 0  # emitters had stepped (mid-bootstrap or promoted)
-    if extra:  # refitted before the checkpoint resumed from, and after it
+    if learned:  # refitted before the checkpoint resumed from, and after it
         fits = runs.load(whole.out).metrics.set_index("generation")["representation_fits"]
         assert 0 < fits.loc[8] < fits.iloc[-1]
     if name.startswith("sac"):  # it had updated before the checkpoint resumed from

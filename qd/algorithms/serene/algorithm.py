@@ -272,7 +272,7 @@ def _exploit(state: SereneState, key: jax.Array) -> SereneState:
     counted = counted & chosen[:, None]
     flat = genomes.reshape(m * b, -1)
     ns = state.ns
-    if config.emitter.kind == "gradient":
+    if config.emitter.kind == "gradient" and config.emitter.gradient_estimator == "reinforce":
         std = jnp.tile(jnp.asarray(gradient_emitter.action_std(config.emitter)), m)
         evaluation, entries = pipeline.evaluate_stochastic(flat, k_eval, ns.representation, std)
         # A noisy rollout's outcome is no genome's: it is budget, not a reward found.

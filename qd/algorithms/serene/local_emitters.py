@@ -14,8 +14,10 @@ a local optimiser around it. Four kinds:
   the novelty-search reference set (the caller supplies the novelty).
 - "cma": CMA-ES (through evosax, `emitters.es`) with population 6 on the
   reward, as in the paper's CMA-NS variant.
-- "gradient" (not in the paper): REINFORCE on the genome's Gaussian policy
-  with the greedy rollout as baseline (`gradient_emitter`, ReMax).
+- "gradient" (not in the paper): gradient ascent on one genome
+  (`gradient_emitter`): by default the parameter-space (OpenAI-ES) estimate
+  from antithetic greedy rollouts around it; or REINFORCE on its Gaussian
+  policy with the greedy rollout as baseline (ReMax).
 
 Every function here handles ONE emitter and is pure and jit-able, so a pool of
 emitters steps together under `jax.vmap` (`emitters.pool`). What an agent is
@@ -48,6 +50,10 @@ KINDS = ("fitness", "novelty", "cma", "gradient")
 # How an elitist emitter's mutation step evolves: the reference keeps sigma0;
 # "success" is the 1/5th success rule (see `adapt_sigma`).
 SIGMA_RULES = ("fixed", "success")
+# A gradient emitter's estimator, utilities and step (`gradient_emitter`).
+GRADIENT_ESTIMATORS = ("reinforce", "es")
+GRADIENT_SHAPINGS = ("baseline", "rank")
+GRADIENT_OPTIMIZERS = ("adam", "sgd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +92,25 @@ class LocalEmitterConfig:
         success_damping: "success": log step change per unit of
             (rate - target) / (1 - target) (1/3, Kern et al. 2004).
         sigma_min: "success": the step never falls below this (1e-4).
-        gradient_samples: noisy rollouts per step of a gradient emitter
-            (11: with its greedy rollout, 12 evaluations a step, as the
-            fitness emitter's).
-        action_std: std of a gradient emitter's Gaussian action noise
-            (actions lie in [-1, 1]).
-        learning_rate: Adam step of a gradient emitter on its genome.
+        gradient_samples: rollouts per step of a gradient emitter besides
+            theta's own (11: 12 evaluations a step, as the fitness
+            emitter's): perturbed genomes ("es") or noisy rollouts
+            ("reinforce").
+        action_std: "reinforce": std of the Gaussian action noise (actions
+            lie in [-1, 1]).
+        learning_rate: a gradient emitter's step on its genome (0.02).
+        gradient_estimator: "es" (default: the gradient of the expected
+            reward under parameter noise N(theta, sigma^2 I), sigma from
+            sigma0 and `sigma_rule`, estimated from greedy rollouts of
+            antithetic perturbations) or "reinforce" (under action noise,
+            from the score function). "es" was chosen by measurement
+            (benchmarks/README.md): "reinforce" never improved on its
+            ancestor in curling.
+        gradient_shaping: the utilities: "baseline" (reward minus theta's
+            greedy reward; default) or "rank" (centred ranks, Salimans et
+            al. 2017).
+        gradient_optimizer: "adam" (default) or "sgd" (for "es", the
+            natural-gradient step learning_rate * sigma^2 * gradient).
         genome_low, genome_high: clip bounds of genes (-5, 5); not settings
             of their own: SERENE copies those of its novelty search
             (`with_bounds`), so each is defined once.
@@ -116,7 +135,10 @@ class LocalEmitterConfig:
     sigma_min: float = 1e-4
     gradient_samples: int = 11
     action_std: float = 0.2
-    learning_rate: float = 0.1
+    learning_rate: float = 0.02
+    gradient_estimator: str = "es"
+    gradient_shaping: str = "baseline"
+    gradient_optimizer: str = "adam"
     genome_low: float = dataclasses.field(default=-5.0, init=False)
     genome_high: float = dataclasses.field(default=5.0, init=False)
 
@@ -130,6 +152,10 @@ class LocalEmitterConfig:
                 raise ValueError(f"emitter {name} must be a positive integer, got {value!r}")
         if self.sigma_rule not in SIGMA_RULES:
             raise ValueError(f"emitter sigma_rule must be one of {', '.join(SIGMA_RULES)}, got {self.sigma_rule!r}")
+        for name, valid in (("gradient_estimator", GRADIENT_ESTIMATORS), ("gradient_shaping", GRADIENT_SHAPINGS),
+                            ("gradient_optimizer", GRADIENT_OPTIMIZERS)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"emitter {name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
         if not 0.0 < self.success_target < 1.0:
             raise ValueError(f"emitter success_target must be in (0, 1), got {self.success_target!r}")
         if not self.success_damping > 0 or not self.sigma_min > 0:
@@ -317,7 +343,7 @@ def ask(config: LocalEmitterConfig, state: LocalEmitterState, key: jax.Array) ->
         genomes, _ = es.ask(config.es_config(), state.es_state, key)
         return genomes, jnp.ones((config.batch_size,), bool)
     if config.kind == "gradient":
-        return gradient_emitter.ask(config, state.gradient)
+        return gradient_emitter.ask(config, state.gradient, state.sigma, key)
     parents = jnp.repeat(state.genomes, config.offspring_per_parent, axis=0)
     mutants = variation.gaussian_mutation(
         key, parents, sigma=state.sigma, low=config.genome_low, high=config.genome_high
@@ -355,7 +381,13 @@ def tell(
         The emitter after the step (population, values, buffers, counters).
     """
     if config.kind == "gradient":
-        return gradient_emitter.tell(config, state, genomes, mask, reward, novelty, valid, payload, log_prob_grad)
+        told = gradient_emitter.tell(config, state, genomes, mask, reward, novelty, valid, payload, log_prob_grad)
+        if config.gradient_estimator == "es" and config.sigma_rule == "success":
+            # A perturbation succeeds when it beats theta (row 0).
+            ok = mask & valid
+            success = ok & (reward > jnp.where(ok[0], reward[0], jnp.inf))
+            told = told.replace(sigma=adapt_sigma(config, state.sigma, success, mask.at[0].set(False)))
+        return told
     p = config.population_size
     ok = mask & valid
     reward = jnp.where(ok, reward, 0.0)

@@ -30,14 +30,15 @@ are the stored rows, "candidates" the valid rows of the batch):
   order on a tie, where QDax's scatter picks any), and candidates that were
   dropped by the rules above still take part in this contest, as in QDax.
 - Masked rows and rows with a non-finite genome, descriptor or reward are
-  never inserted and count as absent, except that, as in QDax, they take
-  their turn in the hand-out of empty rows. That is what keeps every row in
-  place when the archive is re-inserted into an empty copy of itself.
+  never inserted and count as absent (QDax has no mask; it drops NaN
+  descriptors).
 
 Re-insertion (`reinsert`): every stored row is inserted as one batch into an
-empty archive with the same threshold. It follows a refit (every descriptor
-was recomputed) and every change of `l`; each kept row stays at its index,
-so genome i keeps descriptor i.
+empty archive with the same threshold (QDax's ``repertoire.init``). It
+follows a refit (every descriptor was recomputed) and every change of `l`.
+Every row is then novel, so a row survives unless another one closer than
+`l` is better; survivors stay at their index (as in QDax, whose k-th
+candidate takes the k-th empty row), so genome i keeps descriptor i.
 
 Container size control (`container_size_control`, QDax's "CVC"): a
 proportional-derivative controller on the archive's size,
@@ -194,10 +195,13 @@ def insert(
     # batch order, then the others by the index of their nearest elite.
     order = jnp.argsort(jnp.where(near, nearest.indices[:, 0], -1), stable=True)
     position = jnp.zeros((batch,), jnp.int32).at[order].set(jnp.arange(batch, dtype=jnp.int32))
-    # The k-th candidate in that order takes the k-th empty row (capacity:
-    # none left); only novel ones use it, and they come first.
+    # The k-th novel candidate (in batch order, QDax's order for them) takes
+    # the k-th empty row (capacity: none left). QDax counts every candidate
+    # that is not near an elite; counting present ones only gives the same
+    # rows when nothing is masked, and lets no invalid row waste a free one.
     empty = jnp.nonzero(~archive.filled, size=batch, fill_value=capacity)[0].astype(jnp.int32)
-    target = jnp.where(near, nearest.indices[:, 0], empty[position])
+    novel_rank = jnp.cumsum(present & ~near, dtype=jnp.int32) - 1
+    target = jnp.where(near, nearest.indices[:, 0], empty[jnp.clip(novel_rank, 0, batch - 1)])
 
     reward = jnp.where(present, entries.reward, -jnp.inf)
     big = jnp.finfo(jnp.float32).max
@@ -247,27 +251,59 @@ def elites(archive: UnstructuredArchive) -> Entries:
     )
 
 
-def clear(archive: UnstructuredArchive) -> UnstructuredArchive:
-    """The archive with every row empty (same threshold and controller)."""
+def clear(archive: UnstructuredArchive, rows: Optional[Array] = None) -> UnstructuredArchive:
+    """The archive with the rows `rows` ([N] bool; default: all) emptied
+    (same threshold and controller)."""
+    rows = jnp.ones_like(archive.filled) if rows is None else rows
+    index = jnp.where(rows, jnp.arange(archive.capacity), archive.capacity)
+
+    def put(stored, value):
+        # A scatter of the few emptied rows, not a select over every row: the
+        # features column may hold thousands of stored views.
+        return stored.at[index].set(jnp.asarray(value, stored.dtype), mode="drop")
+
     return archive.replace(
-        genomes=jnp.zeros_like(archive.genomes),
-        descriptors=jnp.zeros_like(archive.descriptors),
-        gt_descriptors=jnp.zeros_like(archive.gt_descriptors),
-        rewards=jnp.full_like(archive.rewards, -jnp.inf),
-        reward_areas=jnp.full_like(archive.reward_areas, -1),
-        filled=jnp.zeros_like(archive.filled),
-        features=jnp.zeros_like(archive.features),
+        genomes=put(archive.genomes, 0), descriptors=put(archive.descriptors, 0),
+        gt_descriptors=put(archive.gt_descriptors, 0), rewards=put(archive.rewards, -jnp.inf),
+        reward_areas=put(archive.reward_areas, -1), filled=put(archive.filled, False),
+        features=put(archive.features, 0),
     )
+
+
+def survivors(archive: UnstructuredArchive) -> Array:
+    """[N] bool: the rows that a re-insertion keeps.
+
+    Re-inserting every row as one batch into an empty copy (QDax's
+    ``repertoire.init`` after a refit or a change of `l`) leaves every
+    candidate novel, so a row is kept unless another row closer than `l`
+    has a higher reward (or, every reward being equal, a higher index). The
+    survivors stay at their index (QDax: the k-th row takes the k-th empty
+    row, its own), without a scatter of every row; `insert` of `elites` into
+    `clear` keeps the same rows, packed (as the tests check).
+    """
+    filled = archive.filled
+    big = jnp.finfo(jnp.float32).max
+    reward = jnp.where(filled, archive.rewards, -jnp.inf)
+    tied = jnp.max(jnp.where(filled, reward, -big)) == jnp.min(jnp.where(filled, reward, big))
+    position = jnp.arange(archive.capacity) / max(archive.capacity - 1, 1)
+    descriptors = jnp.where(filled[:, None], archive.descriptors, 0.0)
+    score = reward + jnp.where(tied, position, 0.0)
+    return filled & ~_beaten(descriptors, score, filled, archive.threshold)
 
 
 @jax.jit
 def reinsert(archive: UnstructuredArchive) -> UnstructuredArchive:
-    """Every elite re-inserted, as one batch, into an empty copy of the archive
-    (QDax's ``repertoire.init`` after a refit or a threshold change): rows
-    now closer than `l` to a better one (or, all rewards equal, to a later
-    one) are dropped; the others stay at their index."""
-    new, _ = insert(clear(archive), elites(archive), archive.filled)
-    return new
+    """Every elite re-inserted into an empty copy of the archive (after a refit
+    recomputed the descriptors, or a change of `l`): the rows `survivors`
+    drops are emptied, the others stay at their index."""
+    return clear(archive, archive.filled & ~survivors(archive))
+
+
+def _controlled(archive: UnstructuredArchive, target_size, gain) -> tuple[Array, Array]:
+    """(threshold, error) after one step of QDax's controller."""
+    error = (archive.size - target_size).astype(jnp.float32)
+    threshold = archive.threshold + gain * error + gain * (error - archive.csc_error)
+    return threshold.astype(jnp.float32), error
 
 
 @jax.jit
@@ -285,9 +321,38 @@ def container_size_control(
     Returns:
         The re-inserted archive with the new `threshold` and `csc_error` = e.
     """
-    error = (archive.size - target_size).astype(jnp.float32)
-    threshold = archive.threshold + gain * error + gain * (error - archive.csc_error)
-    return reinsert(archive.replace(threshold=threshold.astype(jnp.float32), csc_error=error))
+    threshold, error = _controlled(archive, target_size, gain)
+    return reinsert(archive.replace(threshold=threshold, csc_error=error))
+
+
+def maintain(
+    archive: UnstructuredArchive, *, refitted: Array, control: Array, target_size: int, gain: float = CSC_GAIN
+) -> UnstructuredArchive:
+    """What follows a generation: a re-insertion after a refit, or else, when
+    `control` is due, a container size control (QDax's loop does one or the
+    other, never both).
+
+    Only the threshold, the controller's error and the surviving rows come
+    out of the conditional, so a generation that does neither copies no row.
+
+    Args:
+        archive: the archive after the generation's insertion and refit.
+        refitted: [] bool, whether the descriptors were just recomputed.
+        control: [] bool, whether the container size control is due.
+        target_size, gain: of `container_size_control`.
+    """
+    control = control & ~refitted
+
+    def redo():
+        threshold, error = _controlled(archive, target_size, gain)
+        threshold = jnp.where(control, threshold, archive.threshold)
+        error = jnp.where(control, error, archive.csc_error)
+        return threshold, error, survivors(archive.replace(threshold=threshold))
+
+    threshold, error, keep = jax.lax.cond(
+        refitted | control, redo, lambda: (archive.threshold, archive.csc_error, archive.filled)
+    )
+    return clear(archive.replace(threshold=threshold, csc_error=error), archive.filled & ~keep)
 
 
 def start_control(archive: UnstructuredArchive, target_size: int | Array) -> UnstructuredArchive:

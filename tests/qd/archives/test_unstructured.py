@@ -119,6 +119,8 @@ def qdax_unstructured(monkeypatch):
     return qu.UnstructuredRepertoire
 
 
+# QDax's compile costs CI ~9 s: an on-demand check (-m slow).
+@pytest.mark.slow
 @pytest.mark.parametrize("tied", [False, True])
 def test_insertion_and_reinsertion_match_qdax_row_for_row(qdax_unstructured, tied):
     ours, batches = _random_archive(1, tied=tied)
@@ -137,7 +139,8 @@ def test_insertion_and_reinsertion_match_qdax_row_for_row(qdax_unstructured, tie
 
     # A refit moved every descriptor; both re-insert every row (QDax: `init`).
     moved = np.asarray(ours.descriptors) * 0.5
-    ours = U.reinsert(ours.replace(descriptors=jnp.asarray(moved)))
+    before = ours.replace(descriptors=jnp.asarray(moved))
+    ours = U.reinsert(before)
     theirs = jax.jit(lambda rep, d: qdax_unstructured.init(rep.genotypes, rep.fitnesses, d, jnp.float32(0.15), CAP))(
         theirs, jnp.asarray(moved)
     )
@@ -145,16 +148,16 @@ def test_insertion_and_reinsertion_match_qdax_row_for_row(qdax_unstructured, tie
     assert 0 < kept.sum() < filled.sum()
     np.testing.assert_array_equal(np.asarray(ours.filled), kept)
     np.testing.assert_array_equal(np.asarray(ours.genomes)[kept], np.asarray(theirs.genotypes)[kept])
+    # `reinsert` is `insert` of every row into an empty copy (which packs the rows).
+    slow, _ = U.insert(U.clear(before), U.elites(before), before.filled)
+    np.testing.assert_array_equal(np.asarray(slow.genomes)[np.asarray(slow.filled)], np.asarray(ours.genomes)[kept])
 
 
 def test_reinsert_keeps_rows_in_place_and_equals_inserting_every_row_into_an_empty_copy():
     archive, _ = _random_archive(2)
     archive = archive.replace(descriptors=archive.descriptors * 0.5)
     once = U.reinsert(archive)
-    slow, _ = U.insert(U.clear(archive), U.elites(archive), archive.filled)
     kept = np.asarray(once.filled)
-    # The same rows survive (insert packs them into the first rows).
-    np.testing.assert_array_equal(np.asarray(slow.genomes)[np.asarray(slow.filled)], np.asarray(once.genomes)[kept])
     assert kept.sum() < int(archive.size)
     # Row i still holds genome i with descriptor i (nothing moved).
     for column in ("genomes", "descriptors", "rewards", "features"):

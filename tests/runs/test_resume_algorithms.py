@@ -73,7 +73,9 @@ LEARNED = {  # a learned representation's parameters and stored views resume too
 
 # sac-seeded runs the very step of sac with a prior buffer more, so plain sac's
 # resume is an on-demand check (-m slow): its compile would cost CI ~10 s.
-SLOW = {"sac"}
+# me[unstructured] compiles one more me step (about as long as plain me's entry);
+# its alignment through refits is checked in tests/qd/algorithms/test_map_elites.py.
+SLOW = {"sac", "me[unstructured]"}
 
 
 @pytest.mark.parametrize(

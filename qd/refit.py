@@ -7,8 +7,8 @@ descriptors of the whole algorithm state (novelty archive, reward archive,
 population, emitters' ancestors and buffers, repertoires) are recomputed
 from them by walking the state's pytree: no algorithm lists its stores by
 hand, and a store added later is covered too. The representation is fitted
-on every archived policy (novelty archives and repertoires) and on the
-current population of a novelty search.
+on every archived policy (novelty archives, repertoires and unstructured archives)
+and on the current population of a novelty search.
 
 Values derived from descriptors and cached between generations (novelty
 scores of emitter populations, NSGA-II's crowding) are recomputed by the
@@ -24,12 +24,15 @@ import jax.numpy as jnp
 from qd.archives.entries import Entries
 from qd.archives.novelty import NoveltyArchive
 from qd.archives.repertoire import Repertoire
+from qd.archives.unstructured import UnstructuredArchive
 from representations import RepresentationState
 
 # Folded into the step's key for the refit, so that a learned representation
 # leaves the other random streams of a step unchanged.
 REFIT_SALT = 0x2EF1
-_STORES = (Entries, NoveltyArchive, Repertoire)
+_STORES = (Entries, NoveltyArchive, Repertoire, UnstructuredArchive)
+# Stores whose rows are masked by `filled` (the others by `mask`).
+_ELITE_STORES = (Repertoire, UnstructuredArchive)
 
 
 def _is_node(x) -> bool:
@@ -65,7 +68,7 @@ def training_set(state: Any) -> tuple[jax.Array, jax.Array]:
         if isinstance(node, NoveltyArchive):
             features.append(node.features)
             masks.append(node.mask)
-        elif isinstance(node, Repertoire):
+        elif isinstance(node, _ELITE_STORES):
             features.append(node.features)
             masks.append(node.filled)
     if not features:
@@ -91,7 +94,7 @@ def _with(state: Any, rep: RepresentationState, descriptors: list) -> Any:
             return rep
         if isinstance(node, Entries):
             return node.replace(descriptor=next(it))
-        if isinstance(node, (NoveltyArchive, Repertoire)):
+        if isinstance(node, (NoveltyArchive, *_ELITE_STORES)):
             return node.replace(descriptors=next(it))
         return node
 

@@ -11,11 +11,19 @@ task's ground truth by default). With fixed bounds the grid or the CVT
 centroids span them; in a learned space (or one without bounds) the cells
 follow the space as AURORA's do (`qd.archives.adaptive`): a box fitted to the
 archive, refitted with the representation, every elite re-inserted.
+
+The third archive, "unstructured", is AURORA's own container (Cully 2019;
+Grillotti & Cully 2022, AURORA-CSC; `qd.archives.unstructured`): no cells,
+up to `capacity` elites kept about a distance `threshold` apart, every elite
+re-inserted after a refit, and the threshold steered towards `target_size`
+elites by container size control every `csc_every` generations. It needs no
+bounds, so it works in any space, learned or not.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+import math
+from typing import Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -27,10 +35,11 @@ from qd.algorithms.base import Algorithm, AlgorithmState, ArchiveSnapshot, regis
 from qd.archives import adaptive
 from qd.archives import cvt as cvt_archive
 from qd.archives import grid as grid_archive
+from qd.archives import unstructured
 from qd.archives.repertoire import Repertoire, insert_by_cell
 from qd.pipeline import Pipeline
 
-ARCHIVES = ("grid", "cvt")
+ARCHIVES = ("grid", "cvt", "unstructured")
 VARIATIONS = ("gaussian", "isoline")
 
 
@@ -49,6 +58,16 @@ class MapElitesConfig:
         line_sigma: noise along the line between two elites.
         genome_low, genome_high, init_std: genes are N(0, init_std) clipped.
         cvt_samples: uniform samples clustered into the CVT centroids.
+        threshold: the unstructured archive's initial distance threshold `l`
+            (0.2: QDax 0.5's AURORA test, `l_value_init`).
+        capacity: the most elites the unstructured archive holds (4096, four
+            times the target: a size above the target is what raises `l`).
+        target_size: the size container size control steers towards (1024:
+            QDax 0.5's AURORA example and test, `target_repertoire_size`).
+        csc_every: generations between two container size controls, skipped
+            in a generation that refits (10: QDax's loop controls every
+            other block of `log_freq` = 5 generations); 0: never.
+        csc_gain: the controller's gain K (1e-5: QDax's `prop_gain`).
     """
 
     archive: str = "grid"
@@ -63,18 +82,44 @@ class MapElitesConfig:
     genome_high: float = 5.0
     init_std: float = 1.0
     cvt_samples: int = 50_000
+    threshold: float = 0.2
+    capacity: int = 4096
+    target_size: int = 1024
+    csc_every: int = 10
+    csc_gain: float = unstructured.CSC_GAIN
 
     def __post_init__(self):
         if self.archive not in ARCHIVES:
             raise ValueError(f"archive must be one of {', '.join(ARCHIVES)}, got {self.archive!r}")
         if self.variation not in VARIATIONS:
             raise ValueError(f"variation must be one of {', '.join(VARIATIONS)}, got {self.variation!r}")
-        checks.positive_int_fields(self, "cells_per_dim", "n_centroids", "batch_size", "cvt_samples")
+        checks.positive_int_fields(self, "cells_per_dim", "n_centroids", "batch_size", "cvt_samples", "target_size")
+        if self.archive == "unstructured":
+            self._check_unstructured()
         if self.archive == "cvt" and self.n_centroids > self.cvt_samples:
             raise ValueError(f"n_centroids ({self.n_centroids}) must be <= cvt_samples ({self.cvt_samples})")
         checks.bounded_fields(self, ">= 0", "mutation_sigma", "iso_sigma", "line_sigma", "init_std")
         if not self.genome_low < self.genome_high:
             raise ValueError(f"genome_low ({self.genome_low}) must be < genome_high ({self.genome_high})")
+
+    def _check_unstructured(self):
+        if isinstance(self.capacity, bool) or not isinstance(self.capacity, int) or self.capacity < 2:
+            raise ValueError(f"capacity must be an integer >= 2, got {self.capacity!r}")
+        if self.target_size > self.capacity:
+            raise ValueError(
+                f"target_size ({self.target_size}) must be <= capacity ({self.capacity}); "
+                f"raise capacity (about 4 x target_size leaves the controller room)"
+            )
+        if isinstance(self.csc_every, bool) or not isinstance(self.csc_every, int) or self.csc_every < 0:
+            raise ValueError(f"csc_every must be an integer >= 0 (0: no container size control), got {self.csc_every!r}")
+        for name in ("threshold", "csc_gain"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if not self.threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {self.threshold!r}")
+        if not self.csc_gain >= 0:
+            raise ValueError(f"csc_gain must be >= 0, got {self.csc_gain!r}")
 
 
 @struct.dataclass
@@ -82,7 +127,7 @@ class MapElitesState(AlgorithmState):
     """MAP-Elites state: the repertoire and its cells.
 
     Attributes:
-        repertoire: one elite per cell.
+        repertoire: one elite per cell (grid, CVT), or the unstructured archive.
         space_low, space_high: [k] the box of an adaptive space, fitted to
             the archive (unused with fixed bounds, where the grid or the
             centroids already span them).
@@ -91,7 +136,7 @@ class MapElitesState(AlgorithmState):
             (and `AlgorithmState`'s tracker, representation, config, pipeline).
     """
 
-    repertoire: Repertoire
+    repertoire: Union[Repertoire, unstructured.UnstructuredArchive]
     space_low: jax.Array
     space_high: jax.Array
     grid: Optional[grid_archive.GridSpec] = struct.field(pytree_node=False, default=None)
@@ -111,7 +156,13 @@ def _cells(state: MapElitesState, descriptors: jax.Array) -> jax.Array:
     return cvt_archive.nearest_centroid(unit, state.repertoire.centroids, lookup=state.lookup)
 
 
+def _unstructured(state: MapElitesState) -> bool:
+    return isinstance(state.repertoire, unstructured.UnstructuredArchive)
+
+
 def _insert(state: MapElitesState, entries, valid):
+    if _unstructured(state):
+        return unstructured.insert(state.repertoire, entries, valid)
     if adaptive_space(state.pipeline):
         return insert_by_cell(state.repertoire, entries, _cells(state, entries.descriptor), valid)
     if state.grid is not None:
@@ -121,8 +172,11 @@ def _insert(state: MapElitesState, entries, valid):
 
 def _refit_space(state: MapElitesState) -> MapElitesState:
     """After a refit: the box fitted to the elites' new descriptors, every
-    elite re-inserted in the cell of its new descriptor."""
+    elite re-inserted in the cell of its new descriptor (the unstructured
+    archive: every elite re-inserted, `unstructured.reinsert`)."""
     r = state.repertoire
+    if _unstructured(state):
+        return state.replace(repertoire=unstructured.reinsert(r))
     low, high = adaptive.fit_box(r.descriptors, r.filled)
     state = state.replace(space_low=low, space_high=high)
     return state.replace(repertoire=adaptive.reinsert(r, _cells(state, r.descriptors)))
@@ -150,6 +204,7 @@ def insert_evaluated(state: MapElitesState, evaluation, entries, fit_space: bool
     """
     pipeline = state.pipeline
     spec = pipeline.spec
+    fit_space = fit_space and not _unstructured(state)
     if fit_space:  # the first batch sets the box of an adaptive space
         low, high = adaptive.fit_box(entries.descriptor, evaluation.valid)
         state = state.replace(space_low=low, space_high=high)
@@ -172,7 +227,8 @@ def empty_repertoire(
     config: MapElitesConfig, pipeline: Pipeline
 ) -> tuple[Repertoire, Optional[grid_archive.GridSpec], Optional[cvt_archive.CellLookup]]:
     """The empty grid or CVT repertoire over the representation's bounds, with
-    the grid (grid archive) or the nearest-centroid lookup (CVT archive).
+    the grid (grid archive) or the nearest-centroid lookup (CVT archive); or
+    the empty unstructured archive (neither).
 
     In an adaptive space (`adaptive_space`) the cells span the unit box.
 
@@ -181,6 +237,13 @@ def empty_repertoire(
             (use the CVT archive).
     """
     rep = pipeline.representation
+    features = dict(feature_shape=rep.feature_shape, feature_dtype=rep.feature_dtype)
+    gt_size = pipeline.spec.descriptor_size
+    if config.archive == "unstructured":
+        archive = unstructured.init(
+            config.capacity, pipeline.genome_size, pipeline.descriptor_size, gt_size, config.threshold, **features
+        )
+        return archive, None, None
     if adaptive_space(pipeline):
         k = pipeline.descriptor_size
         if config.archive == "grid" and k > 3:
@@ -191,8 +254,6 @@ def empty_repertoire(
         low, high = (0.0,) * k, (1.0,) * k
     else:
         low, high = rep.bounds()
-    features = dict(feature_shape=rep.feature_shape, feature_dtype=rep.feature_dtype)
-    gt_size = pipeline.spec.descriptor_size
     if config.archive == "grid":
         grid = grid_archive.GridSpec(low, high, (config.cells_per_dim,) * len(low))
         return grid_archive.init(grid, pipeline.genome_size, gt_size, **features), grid, None
@@ -211,6 +272,8 @@ def init(config: MapElitesConfig, pipeline: Pipeline, key: jax.Array, budget: Op
         std=config.init_std, low=config.genome_low, high=config.genome_high,
     )
     state, _ = _evaluate_and_insert(state, genomes, k_eval, fit_space=adaptive_space(pipeline))
+    if _unstructured(state):  # QDax's loop starts its controller at the first batch's error
+        state = state.replace(repertoire=unstructured.start_control(state.repertoire, config.target_size))
     return state
 
 
@@ -277,11 +340,31 @@ def step(state: MapElitesState, key: jax.Array) -> tuple[MapElitesState, dict]:
         genomes = variation.gaussian_mutation(k_var, r.genomes[parents[0]], sigma=config.mutation_sigma, **bounds)
     state, out = _evaluate_and_insert(state, genomes, k_eval)
     state = state.replace(tracker=tracker.next_generation(state.tracker))
-    state = refit.maybe_refit(state.pipeline, state, state.tracker.generation, key, after=_refit_space)
+    if _unstructured(state):
+        state = _refit_and_control(state, key)
+    else:
+        state = refit.maybe_refit(state.pipeline, state, state.tracker.generation, key, after=_refit_space)
     out["generation"] = state.tracker.generation
     if state.pipeline.representation.learned:
         out["representation_fits"] = state.representation.fits
     return state, out
+
+
+def _refit_and_control(state: MapElitesState, key: jax.Array) -> MapElitesState:
+    """The unstructured archive after a generation: the representation's
+    refit (when due) and every elite re-inserted, or else, every
+    `csc_every` generations, container size control (QDax's AURORA loop)."""
+    config = state.config
+    fits = state.representation.fits
+    state = refit.maybe_refit(state.pipeline, state, state.tracker.generation, key)
+    control = jnp.bool_(False)
+    if config.csc_every > 0:
+        control = state.tracker.generation % config.csc_every == 0
+    archive = unstructured.maintain(
+        state.repertoire, refitted=state.representation.fits != fits, control=control,
+        target_size=config.target_size, gain=config.csc_gain,
+    )
+    return state.replace(repertoire=archive)
 
 
 def archive(state: MapElitesState) -> ArchiveSnapshot:
@@ -304,6 +387,6 @@ ALGORITHM = register(
         step=step,
         archive=archive,
         evaluations_per_step=lambda config: config.batch_size,
-        description="MAP-Elites on a grid or CVT archive of the descriptor space (AURORA in a learned one)",
+        description="MAP-Elites on a grid, CVT or unstructured archive of the descriptor space (AURORA in a learned one)",
     )
 )

@@ -69,6 +69,10 @@ class PgaMeConfig:
         if not isinstance(self.td3, td3_lib.TD3Config):
             raise ValueError(f"td3 must be a TD3Config, got {self.td3!r}")
         checks.positive_int_fields(self, "batch_size")
+        if self.archive == "unstructured":  # its refit and size control live in me's step
+            raise ValueError(
+                f"PGA-ME's archive must be one of grid, cvt, got 'unstructured' (use algorithm 'me' for AURORA's)"
+            )
         if not 0.0 <= self.proportion_mutation_ga < 1.0:
             raise ValueError(f"proportion_mutation_ga must be in [0, 1), got {self.proportion_mutation_ga!r}")
         self.map_elites()  # the archive and variation settings are checked there

@@ -95,3 +95,24 @@ def test_serene_reference_presets_are_the_papers_hyper_parameters(task):
     assert algo.emitters_per_step == 1 and algo.emitters_per_area == 0
     # The default SERENE is not the paper's (it adapts its step and caps its emitters).
     assert C.build(preset=f"serene-{task}").algo != algo
+
+
+# AURORA-CSC's container as QDax 0.5's AURORA example and loop run it (docs/reference.md,
+# AURORA), written out once more so that a drift of the defaults or the presets fails here.
+QDAX_AURORA_CSC = dict(archive="unstructured", threshold=0.2, target_size=1024, csc_every=10, csc_gain=1e-5)
+
+
+@pytest.mark.parametrize("task", ["curling", "hardmaze"])
+def test_aurora_presets_are_the_unstructured_container_and_the_cvt_variant(task):
+    from qd.algorithms.map_elites import MapElitesConfig
+
+    csc, cvt = C.build(preset=f"aurora-{task}"), C.build(preset=f"aurora-cvt-{task}")
+    for config in (csc, cvt):
+        assert (config.algorithm, config.task, config.representation) == ("me", task, "autoencoder")
+    # The presets start l below the untrained latent codes' spacing (see the preset).
+    assert {k: getattr(csc.algo, k) for k in QDAX_AURORA_CSC} == {**QDAX_AURORA_CSC, "threshold": 0.01}
+    defaults = MapElitesConfig(archive="unstructured")
+    assert {k: getattr(defaults, k) for k in QDAX_AURORA_CSC} == QDAX_AURORA_CSC
+    assert csc.algo.capacity == 4 * csc.algo.target_size
+    assert (cvt.algo.archive, cvt.algo.n_centroids) == ("cvt", 1000)
+    assert "AURORA-CSC" in presets.describe(f"aurora-{task}") and "CVT" in presets.describe(f"aurora-cvt-{task}")

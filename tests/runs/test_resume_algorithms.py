@@ -64,6 +64,10 @@ def test_every_registered_algorithm_is_covered():
 LEARNED = {  # a learned representation's parameters and stored views resume too
     "ns[autoencoder]": ["representation=autoencoder", "rep.width=4", "rep.latent_size=3", "rep.max_epochs=2",
                         "rep.refit_schedule=every", "rep.refit_every=3", "algo.selection=novelty_or_surprise"],
+    # The unstructured archive (AURORA-CSC's) in a learned space: its threshold and
+    # controller resume too. PCA, not the autoencoder, keeps its compile cheap.
+    "me[unstructured]": ["representation=pca", "rep.size=2", "rep.refit_every=3", "algo.archive=unstructured",
+                         "algo.capacity=64", "algo.target_size=16", "algo.threshold=0.05", "algo.csc_every=2"],
 }
 
 
@@ -75,7 +79,9 @@ VARIANTS = {"serene[gradient]": ["algo.emitter.kind=gradient"]}
 
 # sac-seeded runs the very step of sac with a prior buffer more, so plain sac's
 # resume is an on-demand check (-m slow): its compile would cost CI ~10 s.
-SLOW = {"sac", "serene[gradient]"}
+# me[unstructured] compiles one more me step (about as long as plain me's entry);
+# its alignment through refits is checked in tests/qd/algorithms/test_map_elites.py.
+SLOW = {"sac", "serene[gradient]", "me[unstructured]"}
 
 
 @pytest.mark.parametrize(

@@ -182,3 +182,53 @@ def test_dense_reward_task_elites_are_the_best_episode_returns():
     again = tasks.rollout(task, np.asarray(r.genomes)[filled], jax.random.PRNGKey(9))
     np.testing.assert_allclose(np.asarray(r.rewards)[filled], again.reward, rtol=1e-5, atol=1e-6)
     assert (again.reward_area == -1).all()
+
+
+def test_unstructured_config_names_the_bad_value_and_the_valid_ones():
+    with pytest.raises(ValueError, match="archive must be one of grid, cvt, unstructured, got 'hex'"):
+        ME.config_cls(archive="hex")
+    with pytest.raises(ValueError, match=r"target_size \(500\) must be <= capacity \(100\)"):
+        ME.config_cls(archive="unstructured", capacity=100, target_size=500)
+    with pytest.raises(ValueError, match="threshold must be > 0, got 0"):
+        ME.config_cls(archive="unstructured", threshold=0)
+    with pytest.raises(ValueError, match=r"csc_every must be an integer >= 0 \(0: no container size control\), got -1"):
+        ME.config_cls(archive="unstructured", csc_every=-1)
+    with pytest.raises(ValueError, match="csc_gain must be a finite number, got nan"):
+        ME.config_cls(archive="unstructured", csc_gain=float("nan"))
+    ME.config_cls(archive="grid", capacity=1)  # only the unstructured archive reads them
+    with pytest.raises(ValueError, match="PGA-ME's archive must be one of grid, cvt, got 'unstructured'"):
+        algorithm.get("pga-me").config_cls(archive="unstructured")
+
+
+def test_aurora_csc_keeps_rows_aligned_through_refits_and_steers_its_threshold():
+    """me with the unstructured archive in a learned space (AURORA-CSC): after
+    each refit every elite is re-inserted under its recomputed descriptor,
+    row i keeping genome i; in between, container size control moves l."""
+    from qd import refit
+    from qd.archives import unstructured
+
+    pipeline = pipeline_of(PointTask(), "pca", representation_config={"size": 2, "refit_every": 3})
+    config = ME.config_cls(archive="unstructured", batch_size=16, capacity=64, target_size=12, threshold=0.02,
+                           csc_every=2, csc_gain=2e-3)
+    state = ME.init(config, pipeline, jax.random.PRNGKey(0))
+    assert isinstance(state.repertoire, unstructured.UnstructuredArchive)
+    step = jax.jit(ME.step)
+    thresholds = []
+    for g in range(6):  # refits after generations 3 and 6, controls after 2 and 4
+        state, out = step(state, jax.random.PRNGKey(g + 1))
+        thresholds.append(float(state.repertoire.threshold))
+    assert int(out["representation_fits"]) == 2
+    assert thresholds[0] == np.float32(0.02) and thresholds[1] > 0.02 and thresholds[2] == thresholds[1]
+    assert thresholds[3] != thresholds[2] and thresholds[5] == thresholds[4]
+    r = state.repertoire
+    filled = np.asarray(r.filled)
+    assert 5 < filled.sum() < 64 and int(out["archive_size"]) == filled.sum()
+    rep = refit.representation_state(state)
+    np.testing.assert_allclose(np.asarray(r.descriptors)[filled], np.asarray(pipeline.encode(rep, r.features))[filled],
+                               rtol=1e-4, atol=1e-4)
+    # Genome i still produces ground truth i (the task is deterministic).
+    _, entries = pipeline.evaluate(r.genomes, jax.random.PRNGKey(9), rep)
+    np.testing.assert_allclose(np.asarray(entries.gt_descriptor)[filled], np.asarray(r.gt_descriptors)[filled],
+                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(entries.descriptor)[filled], np.asarray(r.descriptors)[filled],
+                               rtol=1e-4, atol=1e-4)

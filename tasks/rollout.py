@@ -29,9 +29,12 @@ def _episode(
 
     With `with_observation` and `frames` > 1 the observation is [frames, 64,
     64, 3]: the views after the steps `spec.frame_steps(frames)`, the last
-    one the final view, rendered after the scan exactly as for one frame;
-    the earlier ones are rendered inside the scan, under a `lax.cond` on the
-    (unbatched) step index, so only `frames - 1` renders run per episode.
+    one the final view, rendered after the scan exactly as for one frame.
+    For the earlier ones the scan keeps the physical states of those steps
+    (a select per step into a [frames - 1] copy of the state, small), and
+    they are rendered after it: rendering inside the scan under a
+    `lax.cond` kept the frames themselves in the carry, which XLA:CPU copied
+    every step (curling, batch 200, 4 frames: 20x the one-frame rollout).
 
     With `action_std` (a scalar) the actions are the policy's plus Gaussian
     noise of that std, and the episode also returns the gradient w.r.t. the
@@ -54,7 +57,7 @@ def _episode(
     slot = jnp.asarray(slot)
 
     def body(carry, t):
-        state, finite, total, score, views = carry
+        state, finite, total, score, kept = carry
         ended = state.done > 0
         if noisy:
             mean, pullback = jax.vjp(lambda g: policy.apply(g, state.obs), genome)
@@ -73,11 +76,10 @@ def _episode(
         total = total + jnp.where(ended, 0.0, stepped.reward)
         finite = finite & jnp.all(jnp.isfinite(action)) & jnp.all(jnp.isfinite(state_next.obs))
         if len(early):
-            views = jax.lax.cond(
-                slot[t] >= 0,
-                lambda v: v.at[slot[t]].set(task.render(state_next.pipeline_state)),
-                lambda v: v,
-                views,
+            here = slot[t] == jnp.arange(len(early))
+            kept = jax.tree.map(
+                lambda buf, x: jnp.where(here.reshape((-1,) + (1,) * x.ndim), x[None], buf),
+                kept, state_next.pipeline_state,
             )
         out = task.position(state_next.pipeline_state)
         if with_transitions:
@@ -86,12 +88,14 @@ def _episode(
                 next_obs=stepped.obs, dones=stepped.done, mask=~ended,
             )
             out = (out, step)
-        return (state_next, finite, total, score, views), out
+        return (state_next, finite, total, score, kept), out
 
     score0 = jnp.zeros_like(genome) if noisy else jnp.zeros(())
-    views0 = jnp.zeros((len(early), 64, 64, 3), jnp.float32) if len(early) else None
-    (state, finite, total, score, views), outs = jax.lax.scan(
-        body, (state, jnp.bool_(True), jnp.float32(0.0), score0, views0), jnp.arange(task.episode_length)
+    kept0 = None
+    if len(early):
+        kept0 = jax.tree.map(lambda x: jnp.repeat(x[None], len(early), axis=0), state.pipeline_state)
+    (state, finite, total, score, kept), outs = jax.lax.scan(
+        body, (state, jnp.bool_(True), jnp.float32(0.0), score0, kept0), jnp.arange(task.episode_length)
     )
     positions, steps = outs if with_transitions else (outs, None)
     trajectory = positions[times - 1]
@@ -104,8 +108,8 @@ def _episode(
     )
     low = jnp.asarray(task.spec.descriptor_low, jnp.float32)
     observation = task.render(state.pipeline_state) if with_observation else None
-    if views is not None:
-        observation = jnp.concatenate([views, observation[None]])
+    if kept is not None:
+        observation = jnp.concatenate([jax.vmap(task.render)(kept), observation[None]])
     transitions = None
     if with_transitions:
         zero = lambda x: jnp.where(valid, x, jnp.zeros_like(x))  # noqa: E731

@@ -4,6 +4,7 @@
     python benchmarks/taxons.py refit --task curling --sizes 500 2000 8000
     python benchmarks/taxons.py coverage --task curling --budget 20000 --seeds 3 \
         --variants ns random taxons nt
+    python benchmarks/taxons.py frames --task curling --frames 4 --budget 2000 --max-epochs 10
 
 speed: the same novelty search with the ground-truth descriptor and with the
 autoencoder (TAXONS), same budget and seed, timed generation by generation
@@ -19,6 +20,16 @@ reward areas found at equal budget, mean +- std over seeds, for novelty
 search with the hand-made descriptor ("ns"), random search, TAXONS ("taxons":
 autoencoder, novelty or surprise), NT ("nt": untrained autoencoder), and
 SERENE / STAX ("serene", "stax").
+
+frames: what several views per episode (the autoencoder's `frames`) cost.
+(1) Rendering them in the rollout (what the code does) against rendering
+them afterwards from a stored state: a batch of 200 episodes rolled out with
+1 and with F frames, the render alone of 200 x F states, and the encode of
+200 rows; so the cost, per refit, of re-rendering the archive from stored
+states instead of encoding stored pixels, and the bytes each stores per
+row. (2) A TAXONS generation with F frames against one with 1, same budget
+and seed: median generation without a refit, and the whole run after
+compile.
 """
 import argparse
 import time
@@ -146,9 +157,58 @@ def coverage(args, task) -> None:
               + " | ".join(cells) + f" | {secs:.0f} |")
 
 
+def frames(args, task) -> None:
+    import math
+
+    from representations.autoencoder import stack_frames
+
+    f, batch = args.frames, 200
+    policy = task.default_policy()
+    genomes = policy.init_genomes(jax.random.PRNGKey(0), batch)
+    key = jax.random.PRNGKey(1)
+    roll = {n: _setup.timed(lambda: tasks.rollout(task, genomes, key, with_observation=True, frames=n))
+            for n in (1, f)}
+    plain = _setup.timed(lambda: tasks.rollout(task, genomes, key))
+    # States to render: the batch's resets, F of each (the render does not depend on the values).
+    states = jax.vmap(task.reset)(jax.random.split(key, batch * f)).pipeline_state
+    render = jax.jit(jax.vmap(task.render))
+    t_render = _setup.timed(render, states)
+    state_bytes = sum(math.prod(x.shape[1:]) * x.dtype.itemsize for x in jax.tree.leaves(states))
+    ev = tasks.rollout(task, genomes, key, with_observation=True, frames=f)
+    rep = representations.make("autoencoder", task.spec, frames=f)
+    features = stack_frames(ev.observation, f)
+    params = rep.init(jax.random.PRNGKey(2))
+    encode = jax.jit(rep.encode)
+    t_encode = _setup.timed(encode, params, features)
+    print(f"machine: {_setup.machine()}; {args.task}, batch {batch}, {f} frames per episode")
+    print("| what | ms |")
+    print("| --- | ---: |")
+    print(f"| rollout, no view | {plain * 1e3:.1f} |")
+    print(f"| rollout, final view (frames=1) | {roll[1] * 1e3:.1f} |")
+    print(f"| rollout, {f} frames rendered in it (frames={f}) | {roll[f] * 1e3:.1f} |")
+    print(f"| render {batch} x {f} stored states afterwards | {t_render * 1e3:.1f} |")
+    print(f"| encode {batch} rows of {f} frames (uint8) | {t_encode * 1e3:.1f} |")
+    print(f"\nstored per row: pixels {f * 64 * 64 * 3:,} B; the state that renders them {f * state_bytes:,} B")
+    print(f"re-encode after a refit, per row: from pixels {t_encode / batch * 1e6:.0f} us; "
+          f"re-rendered from states {(t_encode + t_render) / batch * 1e6:.0f} us "
+          f"({(t_encode + t_render) / t_encode:.1f}x)")
+    rep_over = {"max_epochs": args.max_epochs} if args.max_epochs else {}
+    runs = {n: run("taxons", task, args.budget, 0, {**rep_over, "frames": n}) for n in (1, f)}
+    print(f"\nTAXONS, budget {args.budget:,}, {len(runs[1]['times'])} generations of 200")
+    print("| frames | median generation without refit (s) | run after compile (s) | refits |")
+    print("| ---: | ---: | ---: | ---: |")
+    med = {}
+    for n, r in runs.items():
+        refits = {i for i in range(1, len(r["fits"])) if r["fits"][i] > r["fits"][i - 1]}
+        med[n] = np.median([t for i, t in enumerate(r["times"][1:], 1) if i not in refits])
+        print(f"| {n} | {med[n]:.2f} | {sum(r['times'][1:]):.1f} | {len(refits)} |")
+    print(f"\nF={f} / F=1 per generation: {med[f] / med[1]:.2f}x without refit, "
+          f"{sum(runs[f]['times'][1:]) / sum(runs[1]['times'][1:]):.2f}x over the run")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("part", choices=["speed", "refit", "coverage"])
+    parser.add_argument("part", choices=["speed", "refit", "coverage", "frames"])
     parser.add_argument("--task", default="curling")
     parser.add_argument("--budget", type=int, default=4000)
     parser.add_argument("--seeds", type=int, default=3)
@@ -157,9 +217,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="refit: epochs timed per refit")
     parser.add_argument("--max-epochs", type=int, default=0, help="autoencoder epochs per refit (0: the reference 100)")
     parser.add_argument("--episode-length", type=int, default=0, help="shorter episodes (0: the task's)")
+    parser.add_argument("--frames", type=int, default=4, help="frames: views per episode compared with 1")
     args = parser.parse_args()
     task = tasks.make(args.task, **({"episode_length": args.episode_length} if args.episode_length else {}))
-    {"speed": speed, "refit": refit, "coverage": coverage}[args.part](args, task)
+    {"speed": speed, "refit": refit, "coverage": coverage, "frames": frames}[args.part](args, task)
 
 
 if __name__ == "__main__":

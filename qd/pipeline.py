@@ -252,5 +252,6 @@ def make(
         representation = representations.make(representation, task.spec, representation_config)
     if standalone:
         return Pipeline(task, representation)
-    evaluator = make_evaluator(task, policy, shard=shard, with_observation=representation.needs_observation)
+    evaluator = make_evaluator(task, policy, shard=shard, with_observation=representation.needs_observation,
+                               frames=representation.observation_frames)
     return Pipeline(evaluator, representation)

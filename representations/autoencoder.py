@@ -11,6 +11,19 @@ smallest thing the descriptor can be recomputed from after a refit without
 re-running the episode (the render needs the whole physical state, which for
 some tasks is larger, and it is not kept by the rollout).
 
+With `frames` = F > 1 the autoencoder sees F views of each episode, rendered
+by the rollout after the steps `TaskSpec.frame_steps(F)` (evenly spaced, the
+last the final view), stacked as channels: uint8 [64, 64, 3F], frame-major
+(channels 3f .. 3f + 2 are frame f, the last three the final view). Channels
+keep one encoder pass per policy, and the first convolution mixes time from
+the start; the network is the same but for its input and output channels.
+The frames are rendered in the rollout and stored as pixels, not re-rendered
+from a stored state at each re-encode: the state that renders a view is
+task-specific (curling's needs the arm's joint angles, which the trajectory
+does not keep), rendering would have to move into `encode` (which knows no
+task), and re-rendering the whole archive at every refit costs more than
+storing pixels saves (benchmarks/README.md, "TAXONS frames").
+
 Training runs on device inside the algorithm's jitted step (flax + optax):
 the views of every archived policy, a random 20% held out for validation,
 Adam at 1e-3 on batches of 128, up to 100 epochs, stopping once the
@@ -84,13 +97,14 @@ class PatchConv(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """64x64x3 -> `latent` -> 64x64x3: three stride-2 4x4 convolutions and a
-    dense layer down; a dense layer and three sub-pixel upsamplings (3x3
-    convolution to 4x the channels, then depth-to-space) up; ReLU inside,
-    sigmoid output (views are in [0, 1])."""
+    """64x64xC -> `latent` -> 64x64xC (C = 3 per frame): three stride-2 4x4
+    convolutions and a dense layer down; a dense layer and three sub-pixel
+    upsamplings (3x3 convolution to 4x the channels, then depth-to-space) up;
+    ReLU inside, sigmoid output (views are in [0, 1])."""
 
     latent: int = 10
     width: int = 16
+    channels: int = 3
 
     def setup(self):
         w = self.width
@@ -98,7 +112,7 @@ class ConvAutoencoder(nn.Module):
         self.to_latent = nn.Dense(self.latent)
         self.from_latent = nn.Dense(8 * 8 * 2 * w)
         self.decoder_convs = [PatchConv(4 * c, 3, 1) for c in (2 * w, w)]
-        self.to_image = PatchConv(4 * 3, 3, 1)
+        self.to_image = PatchConv(4 * self.channels, 3, 1)
 
     def encode(self, x):
         for conv in self.encoder_convs:
@@ -119,6 +133,9 @@ class ConvAutoencoder(nn.Module):
 @dataclasses.dataclass(frozen=True)
 class Autoencoder(Representation):
     """Latent code of a convolutional autoencoder of the final top-down view (TAXONS)."""
+
+    def __post_init__(self):
+        self.spec.frame_steps(self.config.frames)  # frames in [1, episode_length], else a clear error
 
     name = "autoencoder"
     learned = True
@@ -144,6 +161,10 @@ class Autoencoder(Representation):
             validation_fraction: rows held out for early stopping (0.2).
             encode_chunk: views encoded at once when recomputing stored
                 descriptors (bounds the memory of a re-encode).
+            frames: views of each episode the autoencoder sees, at evenly
+                spaced times, the last the final view (1: the final view
+                only, the reference; see `TaskSpec.frame_steps`), stacked as
+                channels. At most the task's episode length.
         """
 
         latent_size: int = 10
@@ -157,10 +178,12 @@ class Autoencoder(Representation):
         learning_rate: float = 1e-3
         validation_fraction: float = 0.2
         encode_chunk: int = 512
+        frames: int = 1
 
         def __post_init__(self):
             for name in ("latent_size", "width", "refit_every", "max_epochs", "patience", "batch_size", "encode_chunk"):
                 check_size(name, getattr(self, name))
+            check_size("frames", self.frames, "views per episode, between 1 and the episode length")
             if self.refit_schedule not in SCHEDULES:
                 raise ValueError(f"refit_schedule must be one of {', '.join(SCHEDULES)}, got {self.refit_schedule!r}")
             if not 0.0 < self.validation_fraction < 1.0:
@@ -170,7 +193,7 @@ class Autoencoder(Representation):
 
     @property
     def network(self) -> ConvAutoencoder:
-        return ConvAutoencoder(latent=self.config.latent_size, width=self.config.width)
+        return ConvAutoencoder(latent=self.config.latent_size, width=self.config.width, channels=3 * self.config.frames)
 
     @property
     def descriptor_size(self) -> int:
@@ -178,11 +201,15 @@ class Autoencoder(Representation):
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
-        return (SIZE, SIZE, 3)
+        return (SIZE, SIZE, 3 * self.config.frames)
 
     @property
     def feature_dtype(self) -> Any:
         return jnp.uint8
+
+    @property
+    def observation_frames(self) -> int:
+        return self.config.frames
 
     @property
     def refit_every(self) -> int:
@@ -203,18 +230,24 @@ class Autoencoder(Representation):
         return (count > 0) & (root * root == 8 * count + 1)
 
     def init(self, key: jax.Array) -> Any:
-        return self.network.init(key, jnp.zeros((1, SIZE, SIZE, 3), jnp.float32))
+        return self.network.init(key, jnp.zeros((1, *self.feature_shape), jnp.float32))
 
     def features(self, evaluation: Evaluation) -> jax.Array:
+        """[B, 64, 64, 3 * frames] uint8: the episode's views, frame-major
+        along the channels (the last three the final view).
+
+        Raises:
+            ValueError: the evaluation has no views, or not `frames` of them.
+        """
         if evaluation.observation is None:
             raise ValueError("the autoencoder representation needs the rendered views (with_observation=True)")
-        return jnp.round(jnp.clip(evaluation.observation, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+        return stack_frames(evaluation.observation, self.config.frames)
 
     def encode(self, params: Any, features: jax.Array) -> jax.Array:
         return self.network.apply(params, _unit(features), method=ConvAutoencoder.encode)
 
     def surprise(self, params: Any, features: jax.Array) -> jax.Array:
-        """[B] mean squared reconstruction error of each view."""
+        """[B] mean squared reconstruction error of each view (of all its frames)."""
         x = _unit(features)
         return jnp.mean((self.network.apply(params, x) - x) ** 2, axis=(1, 2, 3))
 
@@ -222,12 +255,40 @@ class Autoencoder(Representation):
         return train(self.network, self.config, params, features, mask, key)[0]
 
 
+def stack_frames(observation: jax.Array, frames: int) -> jax.Array:
+    """Views in [0, 1], [B, 64, 64, 3] (frames = 1) or [B, frames, 64, 64, 3],
+    as uint8 [B, 64, 64, 3 * frames], frame f in channels 3f .. 3f + 2.
+
+    Raises:
+        ValueError: the views are not of that shape.
+    """
+    want = (SIZE, SIZE, 3) if frames == 1 else (frames, SIZE, SIZE, 3)
+    if tuple(observation.shape[1:]) != want:
+        raise ValueError(
+            f"the autoencoder with frames={frames} needs views of shape [batch, {', '.join(map(str, want))}], got "
+            f"{list(observation.shape)} (build the evaluator with frames={frames})"
+        )
+    pixels = jnp.round(jnp.clip(observation, 0.0, 1.0) * 255.0).astype(jnp.uint8)
+    if frames == 1:
+        return pixels
+    return jnp.moveaxis(pixels, 1, 3).reshape(pixels.shape[0], SIZE, SIZE, 3 * frames)
+
+
+def split_frames(views, frames: int):
+    """[..., 64, 64, 3 * frames] -> [..., frames, 64, 64, 3] (numpy or jax):
+    the inverse of `stack_frames`' channel layout."""
+    shape = views.shape[:-3]
+    out = views.reshape(*shape, SIZE, SIZE, frames, 3)
+    n = len(shape)
+    return out.transpose(*range(n), n + 2, n, n + 1, n + 3)
+
+
 def _unit(features: jax.Array) -> jax.Array:
     return features.astype(jnp.float32) / 255.0
 
 
 def train(network: ConvAutoencoder, config: Any, params: Any, images: jax.Array, mask: jax.Array, key: jax.Array):
-    """Trains `network` on the rows of `images` [N, 64, 64, 3] (uint8) where
+    """Trains `network` on the rows of `images` [N, 64, 64, C] (uint8) where
     `mask` is True, with early stopping on a held-out split.
 
     Returns:

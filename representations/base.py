@@ -95,6 +95,12 @@ class Representation(abc.ABC):
         return jnp.float32
 
     @property
+    def observation_frames(self) -> int:
+        """Views of each episode `features` reads, where `needs_observation`
+        (the evaluator renders that many; 1: the final view only)."""
+        return 1
+
+    @property
     def refit_every(self) -> int:
         """Generations between two refits (0: never)."""
         return int(getattr(self.config, "refit_every", 0)) if self.learned else 0

@@ -255,7 +255,8 @@ def _replay(run_dir: Path, config: Mapping, archive: Mapping[str, np.ndarray], n
     gt = archive["gt_descriptor"]
     rows = learned.spread_rows(gt, RECONSTRUCTIONS) if representation is not None else None
     try:
-        replayed = run_replay.replay_archive(run_config, archive["genome"], gt, view_rows=rows)
+        frames = representation.observation_frames if representation is not None else 1
+        replayed = run_replay.replay_archive(run_config, archive["genome"], gt, view_rows=rows, frames=frames)
     except Exception as error:
         notes.append(f"no time coverage: replaying the archive failed ({type(error).__name__}: "
                      f"{shorten(str(error))})")

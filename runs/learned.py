@@ -162,10 +162,11 @@ def spread_rows(points: np.ndarray, n: int) -> np.ndarray:
 
 
 def reconstruct(representation: Any, params: Any, views: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The autoencoder's reconstructions of uint8 views [B, 64, 64, 3].
+    """The autoencoder's reconstructions of uint8 views [B, 64, 64, 3F] (F
+    frames stacked as channels, as the autoencoder stores them).
 
     Returns:
-        (reconstructions [B, 64, 64, 3] float in [0, 1], surprise [B]: the
+        (reconstructions [B, 64, 64, 3F] float in [0, 1], surprise [B]: the
         mean squared error of each, as `Autoencoder.surprise`).
     """
     import jax.numpy as jnp

@@ -96,22 +96,34 @@ def plot_latent(points: np.ndarray, axis_labels: Sequence[str], world_xy: np.nda
 def plot_reconstructions(views: np.ndarray, reconstructions: np.ndarray, errors: np.ndarray, *,
                          labels: Optional[Sequence[str]] = None) -> Figure:
     """Archived final views (top row) above their reconstructions (bottom
-    row), each column titled with its reconstruction error (MSE).
+    row), each column titled with its reconstruction error (MSE). With
+    several frames per policy (the autoencoder's `frames`), one row per
+    policy instead: its frames side by side in time order (the final view on
+    the right), and next to them their reconstructions.
 
     Args:
-        views: [K, H, W, 3] uint8 (or float in [0, 1]) final views.
-        reconstructions: [K, H, W, 3] float in [0, 1].
+        views: [K, H, W, 3F] uint8 (or float in [0, 1]) views, F frames
+            stacked as channels (`representations.autoencoder.stack_frames`).
+        reconstructions: [K, H, W, 3F] float in [0, 1].
         errors: [K] mean squared reconstruction errors.
-        labels: optional [K] column captions: the final position (x, y).
+        labels: optional [K] captions: the final position (x, y).
     """
     views = np.asarray(views)
     views = views / 255.0 if views.dtype == np.uint8 else np.asarray(views, np.float64)
+    frames = max(views.shape[-1] // 3, 1) if views.ndim == 4 else 1
+    views, reconstructions = (_side_by_side(np.asarray(x, np.float64), frames) for x in (views, reconstructions))
     k = len(views)
-    fig = Figure(figsize=(max(1.45 * k, 4.0) + 0.8, 3.6), dpi=DPI, layout="constrained")
-    axes = np.asarray(fig.subplots(2, max(k, 1), squeeze=False))
-    for i in range(axes.shape[1]):
-        for row, images in enumerate((views, reconstructions)):
-            ax = axes[row, i]
+    where = ", titled by final position (x, y)" if labels is not None else ""
+    if frames == 1:
+        fig = Figure(figsize=(max(1.45 * k, 4.0) + 0.8, 3.6), dpi=DPI, layout="constrained")
+        axes = np.asarray(fig.subplots(2, max(k, 1), squeeze=False))
+        grid = [(axes[0, i], axes[1, i]) for i in range(axes.shape[1])]
+    else:
+        fig = Figure(figsize=(2 * 0.95 * frames + 1.2, 0.95 * max(k, 1) + 1.0), dpi=DPI, layout="constrained")
+        axes = np.asarray(fig.subplots(max(k, 1), 2, squeeze=False))
+        grid = [(axes[i, 0], axes[i, 1]) for i in range(axes.shape[0])]
+    for i, pair in enumerate(grid):
+        for ax, images in zip(pair, (views, reconstructions)):
             ax.set_xticks([])
             ax.set_yticks([])
             if i >= k:
@@ -120,15 +132,39 @@ def plot_reconstructions(views: np.ndarray, reconstructions: np.ndarray, errors:
             ax.imshow(np.clip(images[i], 0.0, 1.0), interpolation="nearest")
             for spine in ax.spines.values():
                 spine.set_color(EMPTY)
-        if i < k:
-            axes[0, i].set_title(labels[i] if labels is not None else f"#{i + 1}", fontsize=8)
-            axes[1, i].set_xlabel(f"MSE {errors[i]:.4f}", fontsize=8)
-    axes[0, 0].set_ylabel("final view")
-    axes[1, 0].set_ylabel("reconstruction")
-    where = ", titled by final position (x, y)" if labels is not None else ""
-    fig.suptitle(f"autoencoder reconstructions of {k} archived final views{where}; "
+        if i >= k:
+            continue
+        caption = labels[i] if labels is not None else f"#{i + 1}"
+        if frames == 1:
+            pair[0].set_title(caption, fontsize=8)
+            pair[1].set_xlabel(f"MSE {errors[i]:.4f}", fontsize=8)
+        else:
+            pair[0].set_ylabel(caption, fontsize=8)
+            pair[1].set_ylabel(f"MSE {errors[i]:.4f}", fontsize=8)
+    if frames == 1:
+        axes[0, 0].set_ylabel("final view")
+        axes[1, 0].set_ylabel("reconstruction")
+        what = "final views"
+    else:
+        axes[0, 0].set_title(f"{frames} frames, final on the right", fontsize=9)
+        axes[0, 1].set_title("reconstruction", fontsize=9)
+        what = f"episodes ({frames} frames each)"
+        where = ",\nrows by final position (x, y)" if labels is not None else ""
+    fig.suptitle(f"autoencoder reconstructions of {k} archived {what}{where}; "
                  f"mean MSE {np.mean(errors):.4f}", fontsize=STYLE["axes.titlesize"])
     return fig
+
+
+def _side_by_side(images: np.ndarray, frames: int) -> np.ndarray:
+    """[K, H, W, 3F] -> [K, H, F * W + F - 1, 3]: the frames left to right in
+    time order, one white pixel column between two."""
+    if frames == 1:
+        return images
+    k, h, w, _ = images.shape
+    out = np.ones((k, h, frames * w + frames - 1, 3))
+    for f in range(frames):
+        out[:, :, f * (w + 1):f * (w + 1) + w] = images[..., 3 * f:3 * f + 3]
+    return out
 
 
 @styled

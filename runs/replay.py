@@ -44,8 +44,9 @@ class Replay:
         valid: [N] replays without NaN/inf.
         mismatched: valid replays whose final descriptor differs from the
             archived ground-truth descriptor (beyond 1e-3 of the bounds).
-        views: [len(view_rows), 64, 64, 3] uint8 final views of the rows
-            asked for, or None.
+        views: [len(view_rows), 64, 64, 3 * frames] uint8 views of the rows
+            asked for (frame-major channels, the last three the final
+            view), or None.
     """
 
     steps: np.ndarray
@@ -149,6 +150,7 @@ def replay_archive(
     *,
     view_rows: Optional[Sequence[int]] = None,
     batch: int = BATCH,
+    frames: int = 1,
 ) -> Replay:
     """Rolls the archive's genomes out again, in batches of `batch` (the last
     one padded, so one program is compiled), over every device JAX sees.
@@ -159,6 +161,9 @@ def replay_archive(
         gt_descriptor: [N, g] archive.npz's, to count mismatched replays.
         view_rows: rows whose final view (uint8) to keep; None renders none.
         batch: policies per rollout call.
+        frames: views per kept row at evenly spaced times
+            (`TaskSpec.frame_steps`), stacked as channels as the autoencoder
+            stores them: `Replay.views` is then [K, 64, 64, 3 * frames].
 
     Returns:
         The `Replay`.
@@ -166,6 +171,7 @@ def replay_archive(
     import jax
 
     from qd import metrics
+    from representations.autoencoder import stack_frames
     from tasks.rollout import rollout
 
     task = replay_task(run_config)
@@ -184,7 +190,7 @@ def replay_archive(
         rows = genomes[start:start + batch]
         padded = np.concatenate([rows, np.repeat(rows[:1], batch - len(rows), axis=0)]) if len(rows) < batch else rows
         out = rollout(task, padded, key, with_observation=with_views,
-                      devices=devices if len(devices) > 1 else None)
+                      devices=devices if len(devices) > 1 else None, frames=frames if with_views else 1)
         m = len(rows)
         trajectories.append(np.asarray(out.trajectory[:m]))
         valid.append(np.asarray(out.valid[:m]))
@@ -192,9 +198,9 @@ def replay_archive(
         if with_views:
             here = wanted[(wanted >= start) & (wanted < start + m)]
             if len(here):
-                picked = np.asarray(out.observation[here - start])
+                picked = np.asarray(stack_frames(out.observation[here - start], frames))
                 for row, view in zip(here, picked):
-                    views[int(row)] = np.round(np.clip(view, 0.0, 1.0) * 255.0).astype(np.uint8)
+                    views[int(row)] = view
     trajectory = np.concatenate(trajectories)
     ok = np.concatenate(valid).astype(bool)
     coverage = np.asarray(metrics.time_coverage(trajectory, ok, spec))

@@ -33,6 +33,9 @@ class Evaluator:
             representations that learn from what the agent sees).
         with_transitions: also return every step of every episode
             (`Evaluation.transitions`, for off-policy learners: PGA-ME).
+        frames: with `with_observation`, views rendered per episode at
+            evenly spaced times (`TaskSpec.frame_steps`); above 1 the
+            observation is [B, frames, 64, 64, 3], the last the final view.
     """
 
     task: SparseRewardTask
@@ -40,6 +43,11 @@ class Evaluator:
     shard: bool = True
     with_observation: bool = False
     with_transitions: bool = False
+    frames: int = 1
+
+    def __post_init__(self):
+        if self.with_observation:
+            self.task.spec.frame_steps(self.frames)  # validates
 
     @property
     def spec(self) -> TaskSpec:
@@ -61,7 +69,7 @@ class Evaluator:
         sharding = auto_sharding(genomes.shape[0]) if self.shard else None
         return evaluate(
             self.task, self.policy, genomes, key, with_observation=self.with_observation, sharding=sharding,
-            with_transitions=self.with_transitions,
+            with_transitions=self.with_transitions, frames=self.frames,
         )
 
     def stochastic(self, genomes: jax.Array, key: jax.Array, action_std: jax.Array) -> Evaluation:
@@ -85,7 +93,7 @@ class Evaluator:
         sharding = auto_sharding(genomes.shape[0]) if self.shard else None
         return evaluate(
             self.task, self.policy, genomes, key, with_observation=self.with_observation, sharding=sharding,
-            with_transitions=self.with_transitions, action_std=action_std,
+            with_transitions=self.with_transitions, action_std=action_std, frames=self.frames,
         )
 
     def recording_transitions(self) -> "Evaluator":
@@ -99,6 +107,9 @@ def make(
     *,
     shard: bool = True,
     with_observation: bool = False,
+    frames: int = 1,
 ) -> Evaluator:
-    """An evaluator of `task` with `policy` (default: the task's reference controller)."""
-    return Evaluator(task, task.default_policy() if policy is None else policy, shard, with_observation)
+    """An evaluator of `task` with `policy` (default: the task's reference
+    controller), rendering `frames` views per episode when `with_observation`."""
+    return Evaluator(task, task.default_policy() if policy is None else policy, shard, with_observation,
+                     frames=frames)

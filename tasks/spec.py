@@ -80,6 +80,24 @@ class TaskSpec:
         steps = np.linspace(1, self.episode_length, self.trajectory_points)
         return np.unique(np.round(steps).astype(np.int32))
 
+    def frame_steps(self, frames: int) -> np.ndarray:
+        """Steps (1-based, after the step) at which `frames` views of an
+        episode are rendered: evenly spaced, round(k * T / frames) for k = 1
+        .. frames, so the last one is the end of the episode (the final view)
+        and each covers the same share of it. An episode that ends early is
+        frozen at its end, so its later frames are all the final view.
+
+        Raises:
+            ValueError: `frames` is not an integer in [1, episode_length].
+        """
+        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer)) \
+                or not 1 <= frames <= self.episode_length:
+            raise ValueError(
+                f"frames must be an integer between 1 and the episode length of {self.name} "
+                f"({self.episode_length}), got {frames!r}"
+            )
+        return np.round(np.arange(1, frames + 1) * (self.episode_length / frames)).astype(np.int32)
+
     @property
     def walls_array(self) -> np.ndarray:
         """Walls as a float32 array [W, 4] (W may be 0)."""

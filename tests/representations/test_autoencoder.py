@@ -92,3 +92,106 @@ def test_patch_convolution_is_the_same_map_as_a_convolution(kernel, stride):
     expected = conv.apply({"params": params}, x)
     got = patches(x, kernel, stride) @ params["kernel"].reshape(-1, 5) + params["bias"]
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+# -- several frames per episode (`frames`) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frames_run():
+    """Curling episodes of 20 steps, rendered as 1 and as 4 frames."""
+    task = tasks.make("curling", episode_length=20)
+    genomes = task.default_policy().init_genomes(jax.random.PRNGKey(0), 6)
+    key = jax.random.PRNGKey(1)
+    one = tasks.rollout(task, genomes, key, with_observation=True)
+    four = tasks.rollout(task, genomes, key, with_observation=True, frames=4)
+    return task, one, four, genomes
+
+
+def test_frames_are_stacked_as_channels_and_the_last_is_the_final_view(frames_run):
+    from representations.autoencoder import split_frames
+
+    task, one, four, genomes = frames_run
+    np.testing.assert_array_equal(task.spec.frame_steps(4), [5, 10, 15, 20])
+    assert four.observation.shape == (6, 4, 64, 64, 3)
+    rep = representations.make("autoencoder", task.spec, frames=4, **SMALL)
+    assert rep.feature_shape == (64, 64, 12)
+    features = rep.features(four)
+    assert features.dtype == jnp.uint8 and features.shape == (6, 64, 64, 12)
+    # The last frame is today's final view, bit for bit (same render, after the scan).
+    np.testing.assert_array_equal(four.observation[:, -1], one.observation)
+    today = representations.make("autoencoder", task.spec, **SMALL).features(one)
+    np.testing.assert_array_equal(features[..., 9:], today)
+    np.testing.assert_array_equal(split_frames(features, 4)[:, -1], today)
+    # Frame 2 (after step 10) is the final view of the same episode cut at step 10.
+    cut = tasks.rollout(tasks.make("curling", episode_length=10), genomes, jax.random.PRNGKey(1), with_observation=True)
+    np.testing.assert_array_equal(four.observation[:, 1], cut.observation)
+    # The arm swings and the ball moves: every policy's frames differ over time.
+    frames = np.asarray(split_frames(features, 4), np.int32)
+    for f in range(3):
+        assert np.all(np.any(frames[:, f] != frames[:, f + 1], axis=(1, 2, 3))), f
+    # Views of another count of frames are refused, naming both.
+    with pytest.raises(ValueError, match=r"frames=4 needs views of shape \[batch, 4, 64, 64, 3\], got \[6, 64, 64, 3\]"):
+        rep.features(one)
+
+
+def test_frames_outside_one_to_the_episode_length_are_refused():
+    from tasks.evaluator import make as make_evaluator
+
+    spec = tasks.make("curling", episode_length=20).spec
+    for bad in (21, 100):
+        with pytest.raises(ValueError, match=rf"frames must be an integer between 1 and the episode length of "
+                                             rf"curling \(20\), got {bad}"):
+            representations.make("autoencoder", spec, frames=bad)
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match=r"frames must be a positive integer \(views per episode, between 1 and "
+                                             r"the episode length\)"):
+            representations.make("autoencoder", spec, frames=bad)
+    np.testing.assert_array_equal(spec.frame_steps(20), np.arange(1, 21))  # every step at most
+    with pytest.raises(ValueError, match=r"frames must be an integer between 1 and .* \(20\), got 21"):
+        make_evaluator(tasks.make("curling", episode_length=20), with_observation=True, frames=21)
+
+
+def test_refit_then_reencode_with_frames_equals_a_fresh_encode_of_the_stored_frames(frames_run):
+    from qd.archives import novelty as novelty_archive
+
+    task, _, four, genomes = frames_run
+    pipeline = pipeline_of(task, "autoencoder", representation_config={**SMALL, "max_epochs": 3, "frames": 4})
+    assert pipeline.evaluator.frames == 4
+    rep0 = pipeline.init_representation(jax.random.PRNGKey(0))
+    archive, _ = novelty_archive.insert(pipeline.novelty_archive(8), pipeline.entries(genomes, four, rep0))
+    archive, rep = jax.jit(lambda s, k: refit.refit(pipeline, s, k))((archive, rep0), jax.random.PRNGKey(1))
+    assert int(rep.fits) == 1
+    assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(rep0.params), jax.tree.leaves(rep.params)))
+    # Every stored descriptor was recomputed from the stored frames under the new weights.
+    assert archive.features.shape == (8, 64, 64, 12)
+    np.testing.assert_allclose(archive.descriptors[:6], pipeline.encode(rep, archive.features[:6]), rtol=1e-5, atol=1e-5)
+    assert not np.allclose(archive.descriptors[:6], pipeline.encode(rep0, archive.features[:6]), atol=1e-5)
+    # Rows stay aligned: row i's frames are those of a fresh rollout of genome i.
+    ev = tasks.rollout(task, archive.genomes[:6], jax.random.PRNGKey(1), with_observation=True, frames=4)
+    np.testing.assert_array_equal(archive.features[:6], pipeline.representation.features(ev))
+
+
+@pytest.mark.slow
+def test_taxons_with_frames_keeps_every_row_aligned_through_refits():
+    """End to end (-m slow): the NS step renders, stores, refits and re-encodes 4 frames."""
+    task = tasks.make("curling", episode_length=20)
+    pipeline = pipeline_of(task, "autoencoder", representation_config={
+        **SMALL, "max_epochs": 2, "frames": 4, "refit_schedule": "every", "refit_every": 1})
+    algo = algorithms.get("ns")
+    config = algo.config_cls(population_size=6, offspring_per_parent=1, k=3, archive_capacity=24,
+                             archive_per_generation=3, selection="novelty_or_surprise")
+    state = algo.init(config, pipeline, jax.random.PRNGKey(0))
+    step = jax.jit(algo.step)
+    for g in range(2):
+        state, _ = step(state, jax.random.PRNGKey(g + 1))
+    rep = refit.representation_state(state)
+    assert int(rep.fits) == 2
+    n = int(state.archive.size)
+    assert n == 6 and state.archive.features.shape[1:] == (64, 64, 12)
+    np.testing.assert_allclose(state.archive.descriptors[:n], pipeline.encode(rep, state.archive.features[:n]),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(state.population.descriptor, pipeline.encode(rep, state.population.features),
+                               rtol=1e-5, atol=1e-5)
+    ev = tasks.rollout(task, state.archive.genomes[:n], jax.random.PRNGKey(0), with_observation=True, frames=4)
+    np.testing.assert_array_equal(state.archive.features[:n], pipeline.representation.features(ev))

@@ -61,9 +61,10 @@ def test_every_registered_algorithm_is_covered():
     assert sorted(builtin) == sorted(SETTINGS)
 
 
-LEARNED = {  # a learned representation's parameters and stored views resume too
+LEARNED = {  # a learned representation's parameters and stored views (2 frames per episode) resume too
     "ns[autoencoder]": ["representation=autoencoder", "rep.width=4", "rep.latent_size=3", "rep.max_epochs=2",
-                        "rep.refit_schedule=every", "rep.refit_every=3", "algo.selection=novelty_or_surprise"],
+                        "rep.refit_schedule=every", "rep.refit_every=3", "rep.frames=2",
+                        "algo.selection=novelty_or_surprise"],
     # The unstructured archive (AURORA-CSC's) in a learned space: its threshold and
     # controller resume too. PCA, not the autoencoder, keeps its compile cheap.
     "me[unstructured]": ["representation=pca", "rep.size=2", "rep.refit_every=3", "algo.archive=unstructured",

@@ -24,7 +24,7 @@ from tests.runs.conftest import TOY_SETS
 from tests.runs.executors.conftest import ALGOS, NAMES, ROOT, local_reference, logged, toy_spec
 from tests.runs.test_loop import assert_same_run
 
-BUDGET = 480  # 60 generations of 8: seconds with TOY_SLEEP_S, so that Ctrl-C lands mid-run
+BUDGET = 480  # 60 generations of 8: 30 s with TOY_SLEEP_S, so that Ctrl-C lands mid-run
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_ctrl_c_stops_a_processes_sweep_cleanly_and_the_local_executor_continues
     out = tmp_path / "s"
     env = dict(
         os.environ,
-        TOY_SLEEP_S="0.1",  # slow steps, so that Ctrl-C lands mid-run
+        TOY_SLEEP_S="0.5",  # slow steps (30 s a run), so that Ctrl-C lands mid-run even on a loaded machine
         JAX_PLATFORMS="cpu",
         DIVERGENT_JAX_CACHE=jax.config.jax_compilation_cache_dir or "off",
         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",  # cache even quick compiles, as conftest does

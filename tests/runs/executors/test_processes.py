@@ -24,7 +24,7 @@ from tests.runs.conftest import TOY_SETS
 from tests.runs.executors.conftest import ALGOS, NAMES, ROOT, local_reference, logged, toy_spec
 from tests.runs.test_loop import assert_same_run
 
-BUDGET = 480  # 60 generations of 8: 30 s with TOY_SLEEP_S, so that Ctrl-C lands mid-run
+BUDGET = 480  # 60 generations of 8: seconds with TOY_SLEEP_S, so that Ctrl-C lands mid-run
 
 
 @pytest.fixture(scope="module")

@@ -101,9 +101,24 @@ def _with(state: Any, rep: RepresentationState, descriptors: list) -> Any:
     return jax.tree.map(fix, state, is_leaf=_is_node)
 
 
+def _filled(node) -> Optional[jax.Array]:
+    """A store's filled rows; None for a batch (every row counts)."""
+    if isinstance(node, NoveltyArchive):
+        return node.mask
+    if isinstance(node, _ELITE_STORES):
+        return node.filled
+    return None
+
+
 def _encoded(pipeline, state: Any, rep: RepresentationState) -> list:
-    """Every store's descriptors recomputed under `rep`, in `_stores` order."""
-    return [pipeline.encode(rep, node.features) for node in _stores(state)]
+    """Every store's descriptors recomputed under `rep`, in `_stores` order
+    (the empty parts of an archive keep theirs: see `Pipeline.encode`)."""
+    out = []
+    for node in _stores(state):
+        filled = _filled(node)
+        previous = None if filled is None else _descriptors(node)
+        out.append(pipeline.encode(rep, node.features, filled=filled, previous=previous))
+    return out
 
 
 def redescribe(pipeline, state: Any, rep: RepresentationState) -> Any:

@@ -35,10 +35,12 @@ from typing import Any, Callable, Iterator, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from runs import checkpoint, learned, preflight, rundir
 from runs.config import RunConfig
 from runs.errors import CheckpointError, ConfigError, RunDirError
+from tasks.rollout import batch_sharding
 
 # The algorithms report their running count of invalid (NaN/inf) evaluations
 # under this metric; the loop carries it across checkpoints for the summary.
@@ -255,7 +257,7 @@ def _run(config: RunConfig, run_dir: rundir.RunDir, ready, ckpt, reporter: Optio
         run_dir.truncate_metrics(0)  # rows a killed first session logged are logged again
         state = _jitted_init(algo)(config.algo, ready.pipeline, init_key, budget=config.budget, **ready.init_inputs)
         generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
-    state = own_buffers(state)
+    state = own_buffers(_on_every_device(state))
     reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))
 
     step = _jitted_step(algo)
@@ -333,14 +335,39 @@ def _jitted_step(algo) -> Callable:
     return jax.jit(algo.step, donate_argnums=0)
 
 
+def _on_every_device(state: Any) -> Any:
+    """`state` with its single-device leaves replicated over every device, when
+    there are several.
+
+    A step whose evaluations are sharded returns mesh-replicated leaves; an
+    init that evaluates nothing (random search, CMA emitters' pools) returns
+    them on one device, and a step given those compiled its whole program a
+    second time for its second call.
+    """
+    devices = jax.devices()
+    if len(devices) <= 1:
+        return state
+    whole = NamedSharding(batch_sharding(devices).mesh, PartitionSpec())
+
+    def put(leaf: Any) -> Any:
+        return leaf if isinstance(getattr(leaf, "sharding", None), NamedSharding) else jax.device_put(leaf, whole)
+
+    return jax.tree.map(put, state)
+
+
 def own_buffers(state: Any) -> Any:
-    """A copy of `state` in which no two leaves share a device buffer.
+    """A copy of `state` in which no two leaves share a device buffer, and
+    none is weakly typed.
 
     `init` or a rebuilt checkpoint may hand the same buffer to two leaves
     (e.g. one zeros array for two counters); XLA refuses to donate a buffer
     twice, and with arrays on several host devices jax 0.9.2 crashed instead.
+    A checkpoint keeps dtypes, not weak types (evosax's states hold weakly
+    typed leaves made from Python numbers), so the step compiled its whole
+    program again after the first checkpoint had a weak leaf come back strong.
     """
-    return jax.tree.map(lambda x: jnp.array(x, copy=True), state)
+    return jax.tree.map(lambda x: jnp.array(x, dtype=x.dtype, copy=True) if x.weak_type else jnp.array(x, copy=True),
+                        state)
 
 
 def _save(run_dir, config, state, generation, evaluations, wall_time, loop_key, invalid) -> Any:
@@ -413,9 +440,45 @@ class _Stop:
     requested = False
 
 
+class _Repeats:
+    """Whether later SIGINTs are ignored (`sigint_repeats_ignored`), and whether one came."""
+
+    ignored = False
+    seen = False
+
+
+@contextlib.contextmanager
+def sigint_repeats_ignored() -> Iterator[None]:
+    """SIGINT as a Ray task must take it: the first one stops the run (a
+    KeyboardInterrupt before its loop began, a checkpoint after the current
+    generation within it), later ones are ignored. Ray's cancel is a SIGINT
+    that Ray sends again every `cancellation_retry_ms` (2 s) until the task
+    ends, which without this aborts a run still writing its checkpoint on a
+    loaded machine; a user's second Ctrl-C reaches a Ray task as a kill
+    (`ray.cancel(force=True)`) instead. Main thread only, like all handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if not _Repeats.seen:
+            _Repeats.seen = True
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    _Repeats.ignored, _Repeats.seen = True, False
+    try:
+        yield
+    finally:
+        _Repeats.ignored = False
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
-    """Turns the first SIGINT into a stop request (second one: KeyboardInterrupt).
+    """Turns the first SIGINT into a stop request (second one: KeyboardInterrupt,
+    or nothing within `sigint_repeats_ignored`).
 
     Only the main thread can install signal handlers; elsewhere Ctrl-C keeps
     its default behaviour.
@@ -426,7 +489,11 @@ def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
         return
 
     def handler(signum, frame):
-        if stop.requested:
+        if _Repeats.ignored:
+            if _Repeats.seen:
+                return
+            _Repeats.seen = True
+        elif stop.requested:
             raise KeyboardInterrupt
         stop.requested = True
         on_first()
@@ -438,4 +505,5 @@ def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
         signal.signal(signal.SIGINT, previous)
 
 
-__all__ = ["Reporter", "RunResult", "StartInfo", "own_buffers", "prepare_resume", "resume", "run", "start"]
+__all__ = ["Reporter", "RunResult", "StartInfo", "own_buffers", "prepare_resume", "resume", "run",
+           "sigint_repeats_ignored", "start"]

@@ -5,7 +5,9 @@
 # `divergent report` only. Usage:
 #     benchmarks/comparison/run.sh [OUT] [WORKERS] [TASKS]
 # e.g. PYTHON=.venv/bin/python benchmarks/comparison/run.sh runs_out/arm100k 2 redundant_arm
-# (the committed report: ~28 minutes on 2 CPU cores). With TASKS=curling,hardmaze,redundant_arm
+# (~28 minutes on 2 CPU cores). The committed report is this for redundant_arm and for curling
+# in two directories, then `compare` and `report` given both (benchmarks/README.md, "The
+# comparison report"). With TASKS=curling,hardmaze,redundant_arm
 # (the default) it is 60 runs, ~10 hours on 2 cores; on a GPU add --vmap-seeds to the sweep
 # (benchmarks/README.md, "On an NVIDIA H200").
 # The paper's SERENE emitters (serene-TASK-reference presets: fixed step, the
@@ -21,4 +23,4 @@ divergent="${PYTHON:-python} -m runs.cli"
 $divergent sweep --algos serene,ns,me,random --tasks "$tasks" --seeds 0-4 --budget 100000 -q \
     --executor processes --workers "$workers" --out "$out"
 $divergent compare "$out" --out "$out/comparison"
-$divergent report "$out" --replays 16 --out "$out/report.html"  # 16 replays a run: the committed 7.9 MB page
+$divergent report "$out" --replays 16 --out "$out/report.html"  # 16 replays a run, as the committed page

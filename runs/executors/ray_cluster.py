@@ -18,7 +18,8 @@ through a `ray.util.queue.Queue`.
 
 Ctrl-C: the first cancels the queued tasks (those runs stay pending) and
 interrupts the running ones (`ray.cancel` raises SIGINT's handler in the
-task: the run loop stops after its generation with a checkpoint); the second
+task: the run loop stops after its generation with a checkpoint, ignoring
+the SIGINTs Ray sends again until the task ends); the second
 kills the running tasks' workers (their newest checkpoints stay intact).
 """
 from __future__ import annotations
@@ -237,7 +238,10 @@ def _ray_task(pickled_job: bytes, queue, setup: tuple) -> dict:
     events.started(job)
     from ray.exceptions import TaskCancelledError
 
-    return dataclasses.asdict(execute(job, events, interrupts=(TaskCancelledError,)))
+    from runs.loop import sigint_repeats_ignored
+
+    with sigint_repeats_ignored():
+        return dataclasses.asdict(execute(job, events, interrupts=(TaskCancelledError,)))
 
 
 _configured = []

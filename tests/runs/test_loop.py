@@ -76,6 +76,28 @@ def test_ctrl_c_checkpoints_and_resume_matches_an_uninterrupted_run(toy_config):
     assert_same_run(whole.out, parted.out)
 
 
+class StopFrom(StopAt):
+    """SIGINT at every logged row from generation `at` on (as Ray re-sends its cancel)."""
+
+    def update(self, row):
+        if row["generation"] >= self.at:
+            signal.raise_signal(signal.SIGINT)
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+def test_repeated_sigints_within_a_ray_task_still_stop_cleanly(toy_config):
+    config = toy_config(sets=["checkpoint_every=100", "log_every=1"])
+    before = signal.getsignal(signal.SIGINT)
+    with loop.sigint_repeats_ignored():
+        stopped = loop.start(config, reporter=StopFrom(3))
+        signal.raise_signal(signal.SIGINT)  # Ray's retries after the run: ignored too
+    assert stopped.status == "interrupted" and stopped.generation == 4  # the generation after the first SIGINT
+    assert checkpoint.list_checkpoints(rundir.RunDir(stopped.run_dir).checkpoints)[-1].name == "ckpt-000000004.npz"
+    assert signal.getsignal(signal.SIGINT) is before
+    with pytest.raises(KeyboardInterrupt):  # outside a task a second Ctrl-C aborts, as before
+        loop.resume(config.out, reporter=StopFrom(4))
+
+
 def test_resume_after_a_crash_drops_later_metrics_rows(toy_config):
     whole = toy_config("whole", sets=["checkpoint_every=4"])
     loop.start(whole)

@@ -2,9 +2,14 @@
 (no checkpoint written at the kill) at a generation that is not a checkpoint
 boundary, resumed from its last periodic checkpoint, and compared with a run
 that never stopped: same metrics rows and the same archive and extras, bit
-for bit. Small settings on the cheap toy task."""
+for bit; the uninterrupted run compiles its step once. Small settings on the
+cheap toy task."""
 from __future__ import annotations
 
+import contextlib
+import logging
+
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,6 +46,26 @@ SETTINGS = {
 # sac-seeded replays the archive of an exploration run (the "ns" settings here).
 SETTINGS["sac-seeded"] = [*SETTINGS["sac"], "algo.prior_episodes=8"]
 KILL_AT, CHECKPOINT_EVERY, BUDGET = 11, 4, 480
+
+
+@contextlib.contextmanager
+def _compiles(name):
+    """The lines jax logs while compiling the program `name` within the block."""
+    lines = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            if message.startswith(f"Compiling {name} "):
+                lines.append(message[:200])
+
+    handler, logger = Handler(logging.WARNING), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            yield lines
+    finally:
+        logger.removeHandler(handler)
 
 
 class Killed(BaseException):
@@ -100,7 +125,11 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
         loop.start(prior)
         sets.append(f"algo.prior={prior.out}")
     whole = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "whole"), sets=sets)
-    loop.start(whole)
+    with _compiles("jit(step)") as compiled:
+        loop.start(whole)
+    # once, or not at all when an earlier test compiled it: a checkpoint's state
+    # (every 4 generations) and init's must have the step's own types and shardings
+    assert len(compiled) <= 1, compiled
     killed = C.build(name, toy.TASK, budget=BUDGET, out=str(tmp_path / "killed"), sets=sets)
     with pytest.raises(Killed):
         loop.start(killed, reporter=KillAt(KILL_AT))

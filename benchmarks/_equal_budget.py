@@ -9,7 +9,7 @@ import numpy as np
 import yaml
 
 from qd import algorithms as algorithm
-from runs.loop import own_buffers
+from runs.loop import step_ready
 from runs.typed import from_plain
 
 
@@ -56,7 +56,7 @@ def run(name: str, pipeline, budget: int, seed: int, overrides: dict, prior=None
         extra["prior"] = prior
     config = from_plain(algo.config_cls, fields, name)
     init = jax.jit(algo.init, static_argnums=(0, 1), static_argnames=("budget",))
-    state = own_buffers(init(config, pipeline, jax.random.PRNGKey(seed), budget=budget, **extra))
+    state = step_ready(init(config, pipeline, jax.random.PRNGKey(seed), budget=budget, **extra))
     step = jax.jit(algo.step, donate_argnums=0)
     base = jax.random.PRNGKey(seed + 10_000)
     generation = 0

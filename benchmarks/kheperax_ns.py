@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import tasks
 from qd import algorithms
 from qd import pipeline as qd_pipeline
-from runs.loop import own_buffers
+from runs.loop import step_ready
 
 
 def kheperax_scoring(maze: str, episode_length: int):
@@ -96,7 +96,7 @@ def main() -> None:
         step = jax.jit(ns.step, donate_argnums=0)
 
         def run(step=step, state=state):
-            s = own_buffers(state)
+            s = step_ready(state)
             for key in keys:
                 s, _ = step(s, key)
             return jax.block_until_ready(s)

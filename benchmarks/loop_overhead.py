@@ -34,7 +34,7 @@ from qd import algorithms as algorithm
 from qd import pipeline as qd_pipeline
 from qd.archives import novelty as novelty_archive
 from qd.archives.entries import make_entries
-from runs.loop import own_buffers
+from runs.loop import step_ready
 from tasks.evaluation import Evaluation
 from tasks.spec import TaskSpec
 
@@ -58,7 +58,7 @@ def best_seconds(fns: dict, repeats: int) -> dict:
 def run_steps(step, state, keys):
     # The steps donate their state, as in runs/loop.py: work on a private copy
     # (one copy per timed run of all the generations, a fraction of a percent).
-    state = own_buffers(state)
+    state = step_ready(state)
     for key in keys:
         state, _ = step(state, key)
     return jax.block_until_ready(state)

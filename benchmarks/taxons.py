@@ -43,7 +43,7 @@ import representations
 import tasks
 from qd import algorithms, pipeline
 from representations.autoencoder import train
-from runs.loop import own_buffers
+from runs.loop import step_ready
 
 VARIANTS = {
     # name: (algorithm, representation, representation_config, algorithm overrides)
@@ -70,7 +70,7 @@ def run(variant: str, task, budget: int, seed: int, rep_overrides: dict) -> dict
     name, rep, rep_config, overrides = VARIANTS[variant]
     algo = algorithms.get(name)
     pipe = pipeline.make(task, rep, representation_config={**rep_config, **(rep_overrides if rep != "ground_truth" else {})})
-    state = own_buffers(algo.init(_config(algo, overrides), pipe, jax.random.PRNGKey(seed), budget=budget))
+    state = step_ready(algo.init(_config(algo, overrides), pipe, jax.random.PRNGKey(seed), budget=budget))
     step = jax.jit(algo.step, donate_argnums=0)
     base = jax.random.PRNGKey(seed + 10_000)
     times, fits, generation = [], [], 0

@@ -55,7 +55,7 @@ def run_case(preset: str, n_seeds: int, gens: int, repeats: int) -> dict:
     def one_at_a_time():
         spent = 0
         for start, key in zip(starts, keys):
-            state = loop.own_buffers(start)
+            state = loop.step_ready(start)
             before = int(state.evaluations)
             for g in range(gens):
                 state, _ = step(state, jax.random.fold_in(key[1], g))
@@ -63,7 +63,7 @@ def run_case(preset: str, n_seeds: int, gens: int, repeats: int) -> dict:
         return spent
 
     def batched():
-        state = loop.own_buffers(stacked_start)
+        state = loop.step_ready(stacked_start)
         before = int(np.sum(state.evaluations))
         for g in range(gens):
             state, _ = batched_step(state, loop_keys, np.int32(g))
@@ -83,7 +83,7 @@ def run_case(preset: str, n_seeds: int, gens: int, repeats: int) -> dict:
     split_keys = jax.device_put(loop_keys, split)
 
     def seed_split():
-        state = loop.own_buffers(split_start)
+        state = loop.step_ready(split_start)
         before = int(np.sum(state.evaluations))
         for g in range(gens):
             state, _ = split_step(state, split_keys, np.int32(g))

@@ -65,12 +65,10 @@ def training_set(state: Any) -> tuple[jax.Array, jax.Array]:
             features.append(node.population.features)
             masks.append(node.population_valid)
     for node in jax.tree.leaves(state, is_leaf=_is_node):
-        if isinstance(node, NoveltyArchive):
+        filled = _filled(node)
+        if filled is not None:
             features.append(node.features)
-            masks.append(node.mask)
-        elif isinstance(node, _ELITE_STORES):
-            features.append(node.features)
-            masks.append(node.filled)
+            masks.append(filled)
     if not features:
         raise ValueError(f"{type(state).__name__} holds no archive to fit a representation on")
     return jnp.concatenate(features), jnp.concatenate(masks)

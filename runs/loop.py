@@ -257,7 +257,7 @@ def _run(config: RunConfig, run_dir: rundir.RunDir, ready, ckpt, reporter: Optio
         run_dir.truncate_metrics(0)  # rows a killed first session logged are logged again
         state = _jitted_init(algo)(config.algo, ready.pipeline, init_key, budget=config.budget, **ready.init_inputs)
         generation, evaluations, wall_before, invalid = 0, int(state.evaluations), 0.0, 0
-    state = own_buffers(_on_every_device(state))
+    state = step_ready(state)
     reporter.start(StartInfo(config, run_dir.path, _device_names(), generation, evaluations, resumed_from))
 
     step = _jitted_step(algo)
@@ -288,7 +288,7 @@ def _run(config: RunConfig, run_dir: rundir.RunDir, ready, ckpt, reporter: Optio
                 run_dir.append_metrics(row)
                 reporter.update(row)
             if save or last or interrupted:
-                state = own_buffers(
+                state = step_ready(
                     _save(run_dir, config, state, generation, evaluations, wall_time(), loop_key, invalid)
                 )
             if interrupted:
@@ -335,39 +335,29 @@ def _jitted_step(algo) -> Callable:
     return jax.jit(algo.step, donate_argnums=0)
 
 
-def _on_every_device(state: Any) -> Any:
-    """`state` with its single-device leaves replicated over every device, when
-    there are several.
-
-    A step whose evaluations are sharded returns mesh-replicated leaves; an
-    init that evaluates nothing (random search, CMA emitters' pools) returns
-    them on one device, and a step given those compiled its whole program a
-    second time for its second call.
-    """
-    devices = jax.devices()
-    if len(devices) <= 1:
-        return state
-    whole = NamedSharding(batch_sharding(devices).mesh, PartitionSpec())
-
-    def put(leaf: Any) -> Any:
-        return leaf if isinstance(getattr(leaf, "sharding", None), NamedSharding) else jax.device_put(leaf, whole)
-
-    return jax.tree.map(put, state)
-
-
-def own_buffers(state: Any) -> Any:
-    """A copy of `state` in which no two leaves share a device buffer, and
-    none is weakly typed.
+def step_ready(state: Any) -> Any:
+    """A copy of `state` as the jitted step gives its own back: no two leaves
+    share a device buffer, none is weakly typed, and with several devices every
+    leaf is on their mesh. Otherwise the step compiles its whole program again
+    at its second call or after the first checkpoint.
 
     `init` or a rebuilt checkpoint may hand the same buffer to two leaves
     (e.g. one zeros array for two counters); XLA refuses to donate a buffer
     twice, and with arrays on several host devices jax 0.9.2 crashed instead.
     A checkpoint keeps dtypes, not weak types (evosax's states hold weakly
-    typed leaves made from Python numbers), so the step compiled its whole
-    program again after the first checkpoint had a weak leaf come back strong.
+    typed leaves made from Python numbers). A step whose evaluations are
+    sharded returns mesh-replicated leaves, while an init that evaluates
+    nothing (random search, CMA emitters' pools) returns them on one device.
     """
-    return jax.tree.map(lambda x: jnp.array(x, dtype=x.dtype, copy=True) if x.weak_type else jnp.array(x, copy=True),
-                        state)
+    devices = jax.devices()
+    whole = NamedSharding(batch_sharding(devices).mesh, PartitionSpec()) if len(devices) > 1 else None
+
+    def ready(leaf: Any) -> Any:
+        if whole is not None and not isinstance(getattr(leaf, "sharding", None), NamedSharding):
+            leaf = jax.device_put(leaf, whole)
+        return jnp.array(leaf, dtype=leaf.dtype, copy=True) if leaf.weak_type else jnp.array(leaf, copy=True)
+
+    return jax.tree.map(ready, state)
 
 
 def _save(run_dir, config, state, generation, evaluations, wall_time, loop_key, invalid) -> Any:
@@ -505,5 +495,5 @@ def _sigint_guard(on_first: Callable[[], None]) -> Iterator[_Stop]:
         signal.signal(signal.SIGINT, previous)
 
 
-__all__ = ["Reporter", "RunResult", "StartInfo", "own_buffers", "prepare_resume", "resume", "run",
-           "sigint_repeats_ignored", "start"]
+__all__ = ["Reporter", "RunResult", "StartInfo", "prepare_resume", "resume", "run",
+           "sigint_repeats_ignored", "start", "step_ready"]

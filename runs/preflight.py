@@ -32,7 +32,7 @@ from runs import priors
 from runs.errors import ConfigError
 
 # The run holds about this many copies of its state at once (the state, the
-# copy `own_buffers` makes and the host copy a checkpoint writes).
+# copy `step_ready` makes and the host copy a checkpoint writes).
 STATE_COPIES = 2
 GIB = 1024**3
 

@@ -299,13 +299,13 @@ class _Batch:
             state = _jitted_init(self.algo)(config.algo, self.ready.pipeline, init_keys, budget=config.budget)
             for lane, spent in zip(lanes, np.asarray(jax.device_get(state.evaluations))):
                 lane.evaluations = int(spent)
-            return loop.own_buffers(state), lanes
+            return loop.step_ready(state), lanes
         for member in self.members:
             ckpt = member.ckpt
             member.run_dir.truncate_metrics(ckpt.generation)
             lanes.append(_Lane(member, np.asarray(ckpt.rng_key), ckpt.evaluations,
                                int(ckpt.extra.get(loop.INVALID_KEY, 0)), ckpt.wall_time))
-        return _stack([m.ckpt.state for m in self.members]), lanes
+        return loop.step_ready(_stack([m.ckpt.state for m in self.members])), lanes
 
     def _save(self, state, lanes, saving, generation, wall_time):
         """Writes the checkpoints of lanes `saving`; when every lane is saved,
@@ -316,7 +316,7 @@ class _Batch:
             rebuilt[i] = loop._save(lane.member.run_dir, lane.member.config, _lane(state, i), generation,
                                     lane.evaluations, wall_time(lane), lane.loop_key, lane.invalid)
         if len(rebuilt) == len(lanes):
-            return _stack([rebuilt[i] for i in range(len(lanes))])
+            return loop.step_ready(_stack([rebuilt[i] for i in range(len(lanes))]))
         return state
 
     def _finish(self, state, i, lane, generation, wall_time, status) -> loop.RunResult:

@@ -28,7 +28,7 @@ from runs.errors import ConfigError
 from tests.runs import toy
 from tests.runs.conftest import TOY_SETS
 from tests.runs.test_loop import VARYING
-from tests.runs.test_resume_algorithms import SETTINGS
+from tests.runs.test_resume_algorithms import SETTINGS, _compiles
 
 REAL = ("task.episode_length=12", "checkpoint_every=4")
 
@@ -66,13 +66,17 @@ def _same_run(a_dir, b_dir, stopped_at=None):
 
 # MAP-Elites's compile (~15 s on 2 busy cores) would exceed this file's share of
 # the suite's time: it runs with -m slow, as SERENE does.
-@pytest.mark.parametrize("name", ["ns", pytest.param("me", marks=pytest.mark.slow)])
+# random search: its init evaluates nothing, so its state starts on one device
+# (and the batched step must still compile once).
+@pytest.mark.parametrize("name", ["ns", "random", pytest.param("me", marks=pytest.mark.slow)])
 def test_seeds_in_one_program_write_what_separate_runs_write(name, tmp_path):
     lines = []
     for out, vmap in (("alone", False), ("one", True)):
         spec = sweep.SweepSpec((name,), (toy.TASK,), (0, 1), 480, (*SETTINGS[name], *REAL), str(tmp_path / out))
-        result = sweep.run_sweep(spec, notify=lines.append, vmap_seeds=vmap)
+        with _compiles("jit(step)") as compiled:
+            result = sweep.run_sweep(spec, notify=lines.append, vmap_seeds=vmap)
         assert result.count(sweep.DONE) == 2
+        assert len(compiled) <= 1, compiled  # checkpoints and init hand the step its own types and placement
     assert f"[1,2/2] {name} on {toy.TASK}, seeds 0, 1 (one program): starting" in "\n".join(lines)
     for seed in (0, 1):
         run = f"{name}-{toy.TASK}-seed{seed}"
